@@ -1,0 +1,2 @@
+//! The `skiff` command.
+fn main() {}

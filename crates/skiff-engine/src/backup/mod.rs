@@ -1,0 +1,3 @@
+//! Backup: cluster → Velero-compatible backup.
+
+pub mod select;

@@ -1,0 +1,2 @@
+//! `skiff-testbed`: bring the local test bed up and down.
+fn main() {}

@@ -1,0 +1,1 @@
+//! skiff integration tests (see tests/README.md for the tiers).
