@@ -6,5 +6,13 @@
 //! failure never aborts a run unless the policy says so.
 
 pub mod backup;
+pub mod error;
 pub mod glob;
 pub mod labels;
+pub mod offline;
+pub mod restore;
+pub mod progress;
+
+pub use error::{Error, Result};
+pub use progress::{NoProgress, Progress};
+pub use tokio_util::sync::CancellationToken;

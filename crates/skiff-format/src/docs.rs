@@ -9,8 +9,13 @@
 //!   sidecars are compact JSON plus `\n`, gzip'd ([`encode_sidecar`] and the `encode_*` helpers,
 //!   which also apply the `null` vs `[]` conventions of empty sidecars).
 //! * Items of pod volume backups, native and CSI snapshots stay raw [`Value`]s.
+//!
+//! Field names of the models are Velero's JSON keys in snake case; their meaning is documented in
+//! `velero-format.md` §1.5 and §3 and in Velero's Go types, so fields carry no doc comments.
+#![allow(missing_docs)]
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::io::Write as _;
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -34,11 +39,6 @@ fn nd<'de, D: Deserializer<'de>, T: Deserialize<'de> + Default>(d: D) -> std::re
 #[allow(clippy::trivially_copy_pass_by_ref)]
 fn is_zero(v: &i64) -> bool {
     *v == 0
-}
-
-#[allow(clippy::trivially_copy_pass_by_ref)]
-fn is_false(v: &bool) -> bool {
-    !*v
 }
 
 type Extra = Map<String, Value>;
@@ -272,13 +272,19 @@ pub struct BackupSpec {
     pub csi_snapshot_timeout: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub item_operation_timeout: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "serialize_sorted_opt")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "serialize_sorted_opt"
+    )]
     pub resource_policy: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub snapshot_move_data: Option<bool>,
     #[serde(skip_serializing_if = "String::is_empty", deserialize_with = "nd")]
     pub datamover: String,
-    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "serialize_sorted_opt")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "serialize_sorted_opt"
+    )]
     pub uploader_config: Option<Value>,
     /// Unknown fields.
     #[serde(flatten, serialize_with = "serialize_extra")]
@@ -508,7 +514,10 @@ impl Backup {
     /// A terminal Backup as Velero v1.18 would leave it, from the engine's results.
     pub fn new_completed(p: &BackupParams) -> Backup {
         let mut labels = StringMap::new();
-        labels.insert("velero.io/storage-location".into(), shorten_label_value(&p.storage_location));
+        labels.insert(
+            "velero.io/storage-location".into(),
+            shorten_label_value(&p.storage_location),
+        );
         let mut annotations = StringMap::new();
         annotations.insert("velero.io/resource-timeout".into(), "10m0s".into());
         for (k, v) in [
@@ -549,10 +558,12 @@ impl Backup {
                 }
             }
         } else {
-            spec.excluded_cluster_scoped_resources = vec!["volumesnapshotcontents.snapshot.storage.k8s.io".into()];
+            spec.excluded_cluster_scoped_resources =
+                vec!["volumesnapshotcontents.snapshot.storage.k8s.io".into()];
             spec.excluded_namespace_scoped_resources = vec!["volumesnapshots.snapshot.storage.k8s.io".into()];
         }
-        let expiration = p.started + chrono::Duration::seconds(i64::try_from(p.ttl_secs).unwrap_or(i64::MAX / 2));
+        let expiration =
+            p.started + chrono::Duration::seconds(i64::try_from(p.ttl_secs).unwrap_or(i64::MAX / 2));
         Backup {
             kind: "Backup".into(),
             api_version: "velero.io/v1".into(),
@@ -727,7 +738,11 @@ pub struct ItemOperationStatus {
     pub phase: String,
     #[serde(skip_serializing_if = "String::is_empty", deserialize_with = "nd")]
     pub error: String,
-    #[serde(rename = "nCompleted", skip_serializing_if = "is_zero", deserialize_with = "nd")]
+    #[serde(
+        rename = "nCompleted",
+        skip_serializing_if = "is_zero",
+        deserialize_with = "nd"
+    )]
     pub n_completed: i64,
     #[serde(rename = "nTotal", skip_serializing_if = "is_zero", deserialize_with = "nd")]
     pub n_total: i64,
@@ -799,7 +814,11 @@ pub struct CsiSnapshotInfo {
     pub driver: String,
     #[serde(skip_serializing_if = "String::is_empty", deserialize_with = "nd")]
     pub vsc_name: String,
-    #[serde(rename = "operationID", skip_serializing_if = "String::is_empty", deserialize_with = "nd")]
+    #[serde(
+        rename = "operationID",
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "nd"
+    )]
     pub operation_id: String,
     #[serde(rename = "ReadyToUse", skip_serializing_if = "Option::is_none")]
     pub ready_to_use: Option<bool>,
@@ -822,13 +841,21 @@ pub struct SnapshotDataMovementInfo {
     pub retained_snapshot: String,
     #[serde(skip_serializing_if = "String::is_empty", deserialize_with = "nd")]
     pub snapshot_handle: String,
-    #[serde(rename = "operationID", skip_serializing_if = "String::is_empty", deserialize_with = "nd")]
+    #[serde(
+        rename = "operationID",
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "nd"
+    )]
     pub operation_id: String,
     #[serde(skip_serializing_if = "is_zero", deserialize_with = "nd")]
     pub size: i64,
     #[serde(skip_serializing_if = "is_zero", deserialize_with = "nd")]
     pub incremental_size: i64,
-    #[serde(rename = "Phase", skip_serializing_if = "String::is_empty", deserialize_with = "nd")]
+    #[serde(
+        rename = "Phase",
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "nd"
+    )]
     pub phase: String,
     /// Unknown fields.
     #[serde(flatten, serialize_with = "serialize_extra")]
@@ -843,11 +870,19 @@ pub struct NativeSnapshotInfo {
     pub snapshot_handle: String,
     #[serde(skip_serializing_if = "String::is_empty", deserialize_with = "nd")]
     pub volume_type: String,
-    #[serde(rename = "volumeAZ", skip_serializing_if = "String::is_empty", deserialize_with = "nd")]
+    #[serde(
+        rename = "volumeAZ",
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "nd"
+    )]
     pub volume_az: String,
     #[serde(skip_serializing_if = "String::is_empty", deserialize_with = "nd")]
     pub iops: String,
-    #[serde(rename = "Phase", skip_serializing_if = "String::is_empty", deserialize_with = "nd")]
+    #[serde(
+        rename = "Phase",
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "nd"
+    )]
     pub phase: String,
     /// Unknown fields.
     #[serde(flatten, serialize_with = "serialize_extra")]
@@ -874,7 +909,11 @@ pub struct PodVolumeInfo {
     pub pod_namespace: String,
     #[serde(skip_serializing_if = "String::is_empty", deserialize_with = "nd")]
     pub node_name: String,
-    #[serde(rename = "Phase", skip_serializing_if = "String::is_empty", deserialize_with = "nd")]
+    #[serde(
+        rename = "Phase",
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "nd"
+    )]
     pub phase: String,
     /// Unknown fields.
     #[serde(flatten, serialize_with = "serialize_extra")]
@@ -954,6 +993,43 @@ pub fn encode_volume_info(items: &[VolumeInfo]) -> Result<Vec<u8>> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Items
+// ---------------------------------------------------------------------------------------------
+
+/// The identifying fields of a Kubernetes item, parsed without building the whole document (the
+/// rest of the JSON is still fully syntax-checked). For validation of large archives.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ItemHead {
+    #[serde(deserialize_with = "nd")]
+    pub api_version: String,
+    #[serde(deserialize_with = "nd")]
+    pub kind: String,
+    #[serde(deserialize_with = "nd")]
+    pub metadata: ItemHeadMeta,
+}
+
+/// `metadata.name` / `metadata.namespace` of an [`ItemHead`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct ItemHeadMeta {
+    #[serde(deserialize_with = "nd")]
+    pub name: String,
+    #[serde(deserialize_with = "nd")]
+    pub namespace: String,
+}
+
+impl ItemHead {
+    /// Parse an item's bytes; `path` names the entry in the error.
+    pub fn parse(data: &[u8], path: &str) -> Result<ItemHead> {
+        serde_json::from_slice(data).map_err(|source| Error::Json {
+            document: path.to_owned(),
+            source,
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Logs
 // ---------------------------------------------------------------------------------------------
 
@@ -1011,7 +1087,9 @@ fn logrus_value(s: &str) -> String {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
-            c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if c.is_control() => {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
             c => out.push(c),
         }
     }
@@ -1035,7 +1113,14 @@ impl LogWriter {
 
     /// Append one line. Extra fields are sorted by key together with the subject and
     /// `logSource`, as logrus' text formatter does.
-    pub fn log(&mut self, time: DateTime<Utc>, level: LogLevel, msg: &str, source: &str, fields: &[(&str, &str)]) {
+    pub fn log(
+        &mut self,
+        time: DateTime<Utc>,
+        level: LogLevel,
+        msg: &str,
+        source: &str,
+        fields: &[(&str, &str)],
+    ) {
         let mut all: Vec<(&str, &str)> = fields.to_vec();
         all.push((self.subject_key.as_str(), self.subject.as_str()));
         if !source.is_empty() {
@@ -1077,6 +1162,19 @@ mod tests {
     use chrono::TimeZone;
 
     #[test]
+    fn item_head() {
+        let h = ItemHead::parse(br#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"a","namespace":"b","labels":{"x":"y"}},"spec":{}}"#, "p").unwrap();
+        assert_eq!((h.api_version.as_str(), h.kind.as_str()), ("v1", "Pod"));
+        assert_eq!(
+            (h.metadata.name.as_str(), h.metadata.namespace.as_str()),
+            ("a", "b")
+        );
+        assert!(
+            matches!(ItemHead::parse(br#"{"kind":"Pod","spec":{"#, "p"), Err(Error::Json { document, .. }) if document == "p")
+        );
+    }
+
+    #[test]
     fn label_shortening() {
         assert_eq!(shorten_label_value("default"), "default");
         let long = "a".repeat(64);
@@ -1102,12 +1200,18 @@ mod tests {
         assert_eq!(g(encode_pod_volume_backups(&[]).unwrap()), "null\n");
         assert_eq!(g(encode_item_operations(&[]).unwrap()), "[]\n");
         assert_eq!(g(encode_volume_info(&[]).unwrap()), "[]\n");
-        assert_eq!(g(encode_results(&Results::default()).unwrap()), "{\"errors\":{},\"warnings\":{}}\n");
+        assert_eq!(
+            g(encode_results(&Results::default()).unwrap()),
+            "{\"errors\":{},\"warnings\":{}}\n"
+        );
         // Readers take null and [] alike.
         let a: Vec<VolumeInfo> = decode_json(b"null\n", "x").unwrap();
         let b: Vec<VolumeInfo> = decode_json(b"[]\n", "x").unwrap();
         assert_eq!(a, b);
-        assert!(matches!(decode_json::<Results>(b"{nope", "r"), Err(Error::Json { .. })));
+        assert!(matches!(
+            decode_json::<Results>(b"{nope", "r"),
+            Err(Error::Json { .. })
+        ));
     }
 
     #[test]
@@ -1115,7 +1219,10 @@ mod tests {
         let raw = r#"{"spec":{"backupName":"b1","backupUID":"u","backupItemAction":"velero.io/csi-pvc-backupper","resourceIdentifier":{"Group":"","Resource":"persistentvolumeclaims","Namespace":"app","Name":"data"},"operationID":"op","postOperationItems":null},"status":{"phase":"Completed","created":"2026-05-20T10:00:03Z","updated":"2026-05-20T10:01:00Z"}}"#;
         let op: ItemOperation = serde_json::from_str(raw).unwrap();
         assert_eq!(op.spec.resource_identifier.resource, "persistentvolumeclaims");
-        assert_eq!(String::from_utf8(gojson::to_vec_typed(&op).unwrap()).unwrap(), raw);
+        assert_eq!(
+            String::from_utf8(gojson::to_vec_typed(&op).unwrap()).unwrap(),
+            raw
+        );
     }
 
     #[test]
@@ -1167,11 +1274,17 @@ mod tests {
     fn log_lines_like_logrus() {
         let mut w = LogWriter::new("backup", "velero/b1");
         let t = Utc.with_ymd_and_hms(2026, 5, 20, 10, 0, 2).unwrap();
-        w.log(t, LogLevel::Info, "Backing up item", "pkg/backup/item_backupper.go:180", &[
-            ("resource", "deployments.apps"),
-            ("namespace", "app"),
-            ("name", "web"),
-        ]);
+        w.log(
+            t,
+            LogLevel::Info,
+            "Backing up item",
+            "pkg/backup/item_backupper.go:180",
+            &[
+                ("resource", "deployments.apps"),
+                ("namespace", "app"),
+                ("name", "web"),
+            ],
+        );
         let text = String::from_utf8(gojson::gunzip(&w.finish(), 10_000).unwrap()).unwrap();
         assert_eq!(
             text,

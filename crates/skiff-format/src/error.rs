@@ -9,6 +9,13 @@ use std::io;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// Reading the archive's input failed (the source, not the format).
+    #[error("could not read archive input")]
+    Read {
+        /// Underlying error.
+        #[source]
+        source: io::Error,
+    },
     /// The gzip layer is corrupt or truncated.
     #[error("invalid gzip stream")]
     Gzip {
@@ -123,6 +130,6 @@ impl Error {
     /// Whether retrying the same operation could succeed. Format errors are about the bytes, so
     /// only write errors (the sink) may be transient.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Error::Write { source } if matches!(source.kind(), io::ErrorKind::Interrupted | io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock))
+        matches!(self, Error::Write { source } | Error::Read { source } if matches!(source.kind(), io::ErrorKind::Interrupted | io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock))
     }
 }

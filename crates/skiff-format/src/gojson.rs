@@ -124,9 +124,16 @@ fn write_str(out: &mut Vec<u8>, s: &str) {
             b'<' => Some(b"\\u003c"),
             b'>' => Some(b"\\u003e"),
             b'&' => Some(b"\\u0026"),
-            0xE2 if i + 2 < bytes.len() && bytes[i + 1] == 0x80 && (bytes[i + 2] == 0xA8 || bytes[i + 2] == 0xA9) => {
+            0xE2 if i + 2 < bytes.len()
+                && bytes[i + 1] == 0x80
+                && (bytes[i + 2] == 0xA8 || bytes[i + 2] == 0xA9) =>
+            {
                 out.extend_from_slice(&bytes[start..i]);
-                out.extend_from_slice(if bytes[i + 2] == 0xA8 { b"\\u2028" } else { b"\\u2029" });
+                out.extend_from_slice(if bytes[i + 2] == 0xA8 {
+                    b"\\u2028"
+                } else {
+                    b"\\u2029"
+                });
                 i += 3;
                 start = i;
                 continue;
@@ -394,7 +401,8 @@ pub(crate) fn gzip_member(data: &[u8], level: Compression) -> Vec<u8> {
 pub fn gunzip(data: &[u8], max_size: u64) -> Result<Vec<u8>> {
     let mut out = Vec::new();
     let mut dec = MultiGzDecoder::new(data).take(max_size.saturating_add(1));
-    dec.read_to_end(&mut out).map_err(|source| Error::Gzip { source })?;
+    dec.read_to_end(&mut out)
+        .map_err(|source| Error::Gzip { source })?;
     if out.len() as u64 > max_size {
         return Err(Error::DecompressedTooLarge { limit: max_size });
     }
@@ -435,7 +443,10 @@ mod tests {
         assert_eq!(go_float(123_456_789.0), "123456789");
         assert_eq!(go_float(-0.1), "-0.1");
         assert_eq!(go_float(0.0), "0");
-        assert_eq!(to_vec(&json!(18_446_744_073_709_551_615_u64)), b"18446744073709551615");
+        assert_eq!(
+            to_vec(&json!(18_446_744_073_709_551_615_u64)),
+            b"18446744073709551615"
+        );
     }
 
     #[derive(Serialize)]
@@ -480,7 +491,10 @@ mod tests {
         let mut two = z.clone();
         two.extend_from_slice(&gzip_sidecar(b"[]\n"));
         assert_eq!(gunzip(&two, 100).unwrap(), b"null\n[]\n");
-        assert!(matches!(gunzip(&two, 4), Err(Error::DecompressedTooLarge { limit: 4 })));
+        assert!(matches!(
+            gunzip(&two, 4),
+            Err(Error::DecompressedTooLarge { limit: 4 })
+        ));
         assert!(matches!(gunzip(&z[..z.len() - 3], 100), Err(Error::Gzip { .. })));
     }
 }

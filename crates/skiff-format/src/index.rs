@@ -185,7 +185,9 @@ pub fn extract_entry(member: &[u8], entry: &IndexEntry, opts: ReaderOptions) -> 
     for e in read_member(member, opts)? {
         if e.path == entry.path {
             if e.data.len() as u64 != entry.size || hex(&Sha256::digest(&e.data)) != entry.sha256 {
-                return Err(Error::IndexMismatch { entry: entry.path.clone() });
+                return Err(Error::IndexMismatch {
+                    entry: entry.path.clone(),
+                });
             }
             return Ok(e.data);
         }

@@ -58,7 +58,10 @@ impl ItemRef {
             }
             Ok(())
         };
-        check(&self.group_resource, "group-resource must be a single path segment")?;
+        check(
+            &self.group_resource,
+            "group-resource must be a single path segment",
+        )?;
         if let Some(ns) = &self.namespace {
             check(ns, "namespace must be a single path segment")?;
         }
@@ -74,9 +77,14 @@ impl ItemRef {
         match dir {
             VersionDir::Classic => format!("resources/{}/{scope}/{}.json", self.group_resource, self.name),
             VersionDir::Preferred(v) => {
-                format!("resources/{}/{v}{PREFERRED_SUFFIX}/{scope}/{}.json", self.group_resource, self.name)
+                format!(
+                    "resources/{}/{v}{PREFERRED_SUFFIX}/{scope}/{}.json",
+                    self.group_resource, self.name
+                )
             }
-            VersionDir::Version(v) => format!("resources/{}/{v}/{scope}/{}.json", self.group_resource, self.name),
+            VersionDir::Version(v) => {
+                format!("resources/{}/{v}/{scope}/{}.json", self.group_resource, self.name)
+            }
         }
     }
 
@@ -105,7 +113,7 @@ pub enum VersionDir {
     Classic,
     /// `resources/<GR>/<ver>-preferredversion/…` — the version part, e.g. `v1`.
     Preferred(String),
-    /// `resources/<GR>/<ver>/…` — a non-preferred version (EnableAPIGroupVersions).
+    /// `resources/<GR>/<ver>/…` — a non-preferred version (`EnableAPIGroupVersions`).
     Version(String),
 }
 
@@ -233,7 +241,10 @@ mod tests {
             ItemRef::namespaced("pods", "app", "db-0"),
             ItemRef::namespaced("deployments.apps", "app", "web"),
             ItemRef::cluster("namespaces", "app"),
-            ItemRef::cluster("clusterroles.rbac.authorization.k8s.io", "system:controller:job-controller"),
+            ItemRef::cluster(
+                "clusterroles.rbac.authorization.k8s.io",
+                "system:controller:job-controller",
+            ),
         ];
         let dirs = [
             VersionDir::Classic,
@@ -243,14 +254,21 @@ mod tests {
         for it in &items {
             for d in &dirs {
                 let p = it.path(d);
-                assert_eq!(parse_checked(&p).unwrap(), PathKind::Item(it.clone(), d.clone()), "{p}");
+                assert_eq!(
+                    parse_checked(&p).unwrap(),
+                    PathKind::Item(it.clone(), d.clone()),
+                    "{p}"
+                );
             }
         }
         assert_eq!(
             items[0].path(&VersionDir::Preferred("v1".into())),
             "resources/pods/v1-preferredversion/namespaces/app/db-0.json"
         );
-        assert_eq!(items[2].path(&VersionDir::Classic), "resources/namespaces/cluster/app.json");
+        assert_eq!(
+            items[2].path(&VersionDir::Classic),
+            "resources/namespaces/cluster/app.json"
+        );
     }
 
     #[test]
@@ -258,14 +276,25 @@ mod tests {
         assert_eq!(parse("metadata/version"), PathKind::Version);
         assert_eq!(parse("resources/pods/namespaces/app"), PathKind::Other);
         assert_eq!(parse("resources/pods/namespaces/app/x.yaml"), PathKind::Other);
-        assert_eq!(parse("resources/pods/-preferredversion/cluster/x.json"), PathKind::Other);
+        assert_eq!(
+            parse("resources/pods/-preferredversion/cluster/x.json"),
+            PathKind::Other
+        );
         assert_eq!(parse("other/file.json"), PathKind::Other);
         assert_eq!(parse("resources/pods/cluster/a/b.json"), PathKind::Other);
     }
 
     #[test]
     fn unsafe_paths_rejected() {
-        for bad in ["/etc/passwd", "../x", "resources/../../x", "a//b", "a/./b", "", "a\\b"] {
+        for bad in [
+            "/etc/passwd",
+            "../x",
+            "resources/../../x",
+            "a//b",
+            "a/./b",
+            "",
+            "a\\b",
+        ] {
             assert!(matches!(sanitize(bad), Err(Error::UnsafePath { .. })), "{bad}");
         }
         assert_eq!(sanitize("./resources/").unwrap(), "resources");
@@ -276,7 +305,9 @@ mod tests {
     fn versions() {
         assert_eq!(check_version(b"1.1.0\n").unwrap(), "1.1.0");
         assert_eq!(check_version(b"1").unwrap(), "1");
-        assert!(matches!(check_version(b"2.0.0\n"), Err(Error::UnsupportedVersion { found }) if found == "2.0.0"));
+        assert!(
+            matches!(check_version(b"2.0.0\n"), Err(Error::UnsupportedVersion { found }) if found == "2.0.0")
+        );
         assert!(check_version(b"banana").is_err());
         assert!(check_version(b"").is_err());
     }

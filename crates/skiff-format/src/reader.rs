@@ -61,6 +61,7 @@ struct Counters {
     compressed: AtomicU64,
     uncompressed: AtomicU64,
     gzip_failed: AtomicBool,
+    source_failed: AtomicBool,
 }
 
 /// Counts bytes pulled through a reader.
@@ -83,7 +84,9 @@ impl<R: Read> Read for CountingRead<R> {
                 Ok(n)
             }
             Err(e) => {
-                if !self.compressed_side {
+                if self.compressed_side {
+                    self.counters.source_failed.store(true, Ordering::Relaxed);
+                } else {
                     // Errors surfacing from the decoder are gzip errors (or the source's IO).
                     self.counters.gzip_failed.store(true, Ordering::Relaxed);
                 }
@@ -176,12 +179,16 @@ pub struct Entries<'a, R: Read> {
 
 impl<R: Read> std::fmt::Debug for Entries<'_, R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Entries").field("last_path", &self.last_path).finish_non_exhaustive()
+        f.debug_struct("Entries")
+            .field("last_path", &self.last_path)
+            .finish_non_exhaustive()
     }
 }
 
 fn classify_io(counters: &Counters, entry: Option<String>, source: io::Error) -> Error {
-    if counters.gzip_failed.load(Ordering::Relaxed) {
+    if counters.source_failed.load(Ordering::Relaxed) {
+        Error::Read { source }
+    } else if counters.gzip_failed.load(Ordering::Relaxed) {
         Error::Gzip { source }
     } else {
         Error::Tar { entry, source }

@@ -163,13 +163,16 @@ impl<W: Write> ArchiveWriter<W> {
         check_version_segment(preferred_version)?;
         self.before_item(&item.group_resource)?;
         self.append_entry(&item.path(&VersionDir::Classic), json);
-        self.append_entry(&item.path(&VersionDir::Preferred(preferred_version.to_owned())), json);
+        self.append_entry(
+            &item.path(&VersionDir::Preferred(preferred_version.to_owned())),
+            json,
+        );
         self.items += 1;
         Ok(())
     }
 
     /// Add a non-preferred version of an item at `resources/<GR>/<version>/…` only
-    /// (EnableAPIGroupVersions layout).
+    /// (`EnableAPIGroupVersions` layout).
     pub fn add_item_version(&mut self, item: &ItemRef, version: &str, json: &[u8]) -> Result<()> {
         item.validate()?;
         check_version_segment(version)?;
@@ -194,15 +197,14 @@ impl<W: Write> ArchiveWriter<W> {
     }
 
     fn before_item(&mut self, gr: &str) -> Result<()> {
-        if self.cur_gr.as_deref() != Some(gr) {
-            if self.cur_gr.is_some() {
-                self.seal()?;
-            }
-            self.cur_gr = Some(gr.to_owned());
-            Ok(())
-        } else {
-            self.maybe_cut()
+        if self.cur_gr.as_deref() == Some(gr) {
+            return self.maybe_cut();
         }
+        if self.cur_gr.is_some() {
+            self.seal()?;
+        }
+        self.cur_gr = Some(gr.to_owned());
+        Ok(())
     }
 
     fn maybe_cut(&mut self) -> Result<()> {
@@ -387,7 +389,11 @@ fn pad(buf: &mut Vec<u8>) {
 fn octal(field: &mut [u8], v: u64) {
     let s = format!("{v:o}");
     let width = field.len() - 1;
-    let s = if s.len() > width { &s[s.len() - width..] } else { &s };
+    let s = if s.len() > width {
+        &s[s.len() - width..]
+    } else {
+        &s
+    };
     let start = width - s.len();
     field[..start].fill(b'0');
     field[start..width].copy_from_slice(s.as_bytes());
@@ -505,7 +511,10 @@ mod tests {
         let mut buf = Vec::new();
         write_headers(&mut buf, "metadata/version", 2, 0o15_301_426_032);
         assert_eq!(buf.len(), 512);
-        assert_eq!(&buf[100..156], b"0000755\00000000\00000000\000000000002\015301426032\0012423\0 ");
+        assert_eq!(
+            &buf[100..156],
+            b"0000755\x000000000\x000000000\x0000000000002\x0015301426032\x00012423\x00 "
+        );
         assert_eq!(buf[156], b'0');
         assert_eq!(&buf[257..265], b"ustar\x0000");
         assert_eq!(&buf[329..345], b"0000000\x000000000\x00");

@@ -26,7 +26,9 @@ pub struct Cluster {
 
 impl std::fmt::Debug for Cluster {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Cluster").field("limiter", &self.limiter.stats()).finish_non_exhaustive()
+        f.debug_struct("Cluster")
+            .field("limiter", &self.limiter.stats())
+            .finish_non_exhaustive()
     }
 }
 
@@ -43,7 +45,14 @@ pub(crate) struct Call<'a> {
 
 impl<'a> Call<'a> {
     pub(crate) fn get(path: String, ctx: &'a RequestContext) -> Self {
-        Self { method: Method::GET, path, content_type: None, body: None, ctx, max_attempts: None }
+        Self {
+            method: Method::GET,
+            path,
+            content_type: None,
+            body: None,
+            ctx,
+            max_attempts: None,
+        }
     }
 }
 
@@ -57,7 +66,11 @@ pub(crate) struct Answer {
 impl Answer {
     /// Turn a non-2xx answer into [`KubeError::Api`].
     pub(crate) fn error_for_status(self, ctx: &RequestContext) -> Result<Self> {
-        if self.status.is_success() { Ok(self) } else { Err(self.into_error(ctx)) }
+        if self.status.is_success() {
+            Ok(self)
+        } else {
+            Err(self.into_error(ctx))
+        }
     }
 
     /// The answer as [`KubeError::Api`], whatever its status.
@@ -71,8 +84,10 @@ impl Answer {
     /// Decode a 2xx body.
     pub(crate) fn json<T: serde::de::DeserializeOwned>(self, ctx: &RequestContext) -> Result<T> {
         let ok = self.error_for_status(ctx)?;
-        serde_json::from_slice(&ok.body)
-            .map_err(|e| KubeError::Decode { ctx: Box::new(ctx.clone()), detail: decode_detail(&e) })
+        serde_json::from_slice(&ok.body).map_err(|e| KubeError::Decode {
+            ctx: Box::new(ctx.clone()),
+            detail: decode_detail(&e),
+        })
     }
 }
 
@@ -88,13 +103,19 @@ impl Cluster {
 
     /// Wrap an existing kube client (e.g. the test bed's) with a fresh limiter.
     pub fn from_client(client: kube::Client, limiter: LimiterConfig) -> Self {
-        Self { client, limiter: Limiter::new(limiter) }
+        Self {
+            client,
+            limiter: Limiter::new(limiter),
+        }
     }
 
     /// The same connection with a different limiter (e.g. a separate window for a probe).
     #[must_use]
     pub fn with_limiter(&self, limiter: Limiter) -> Self {
-        Self { client: self.client.clone(), limiter }
+        Self {
+            client: self.client.clone(),
+            limiter,
+        }
     }
 
     /// The shared limiter.
@@ -119,7 +140,10 @@ impl Cluster {
 
     /// Send a call through the limiter with retries; returns the final answer of any status.
     pub(crate) async fn execute(&self, call: Call<'_>) -> Result<Answer> {
-        let max_attempts = call.max_attempts.unwrap_or(self.limiter.config().max_attempts).max(1);
+        let max_attempts = call
+            .max_attempts
+            .unwrap_or(self.limiter.config().max_attempts)
+            .max(1);
         let max_retry_after = self.limiter.config().max_retry_after;
         let mut attempt = 0u32;
         loop {
@@ -138,7 +162,10 @@ impl Cluster {
                         .get(header::RETRY_AFTER)
                         .and_then(|v| v.to_str().ok())
                         .and_then(|v| parse_retry_after(v, max_retry_after));
-                    resp.into_body().collect_bytes().await.map(|body| (status, retry_after, body))
+                    resp.into_body()
+                        .collect_bytes()
+                        .await
+                        .map(|body| (status, retry_after, body))
                 }
                 Err(e) => Err(e),
             };
@@ -147,18 +174,27 @@ impl Cluster {
                 Ok((status, retry_after, body)) if status == StatusCode::TOO_MANY_REQUESTS => {
                     permit.throttled();
                     if last {
-                        return Ok(Answer { status, body, attempts: attempt });
+                        return Ok(Answer {
+                            status,
+                            body,
+                            attempts: attempt,
+                        });
                     }
                     let delay = retry_after.unwrap_or_else(|| self.limiter.backoff(attempt));
                     tracing::debug!(ctx = %call.ctx, attempt, ?delay, "throttled (429); retrying after delay");
                     tokio::time::sleep(delay).await;
                 }
                 Ok((status, _, body))
-                    if status.is_server_error() && is_retryable_status(status.as_u16(), &server_message(&body)) =>
+                    if status.is_server_error()
+                        && is_retryable_status(status.as_u16(), &server_message(&body)) =>
                 {
                     permit.failed(true);
                     if last {
-                        return Ok(Answer { status, body, attempts: attempt });
+                        return Ok(Answer {
+                            status,
+                            body,
+                            attempts: attempt,
+                        });
                     }
                     let delay = self.limiter.backoff(attempt);
                     tracing::debug!(ctx = %call.ctx, attempt, status = status.as_u16(), ?delay, "server error; retrying");
@@ -166,12 +202,20 @@ impl Cluster {
                 }
                 Ok((status, _, body)) => {
                     permit.success(started.elapsed());
-                    return Ok(Answer { status, body, attempts: attempt });
+                    return Ok(Answer {
+                        status,
+                        body,
+                        attempts: attempt,
+                    });
                 }
                 Err(source) => {
                     permit.failed(false);
                     if last {
-                        return Err(KubeError::Transport { ctx: Box::new(call.ctx.clone()), attempts: attempt, source });
+                        return Err(KubeError::Transport {
+                            ctx: Box::new(call.ctx.clone()),
+                            attempts: attempt,
+                            source,
+                        });
                     }
                     let delay = self.limiter.backoff(attempt);
                     tracing::debug!(ctx = %call.ctx, attempt, ?delay, error = %source, "transport error; retrying");
@@ -182,7 +226,12 @@ impl Cluster {
     }
 
     /// GET one object; `None` when it does not exist.
-    pub async fn get(&self, res: &ApiResourceInfo, namespace: Option<&str>, name: &str) -> Result<Option<Value>> {
+    pub async fn get(
+        &self,
+        res: &ApiResourceInfo,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<Option<Value>> {
         let ctx = context(Verb::Get, res, namespace).named(name);
         let path = object_path(res, namespace, name, &ctx)?;
         let answer = self.execute(Call::get(path, &ctx)).await?;
@@ -195,7 +244,13 @@ impl Cluster {
     /// POST an object; returns what the server stored (or would store, with `dry_run`). A create
     /// that was retried after a transport failure may answer `AlreadyExists` for an object the
     /// earlier attempt created (see `ApiStatus::attempts`).
-    pub async fn create(&self, res: &ApiResourceInfo, namespace: Option<&str>, obj: &Value, dry_run: bool) -> Result<Value> {
+    pub async fn create(
+        &self,
+        res: &ApiResourceInfo,
+        namespace: Option<&str>,
+        obj: &Value,
+        dry_run: bool,
+    ) -> Result<Value> {
         let mut ctx = context(Verb::Create, res, namespace);
         if let Some(name) = obj.pointer("/metadata/name").and_then(Value::as_str) {
             ctx = ctx.named(name);
@@ -278,14 +333,27 @@ impl Cluster {
 
     /// DELETE one object (background propagation: dependents are garbage-collected later).
     /// A missing object is an error with [`KubeError::is_not_found`].
-    pub async fn delete(&self, res: &ApiResourceInfo, namespace: Option<&str>, name: &str, dry_run: bool) -> Result<()> {
+    pub async fn delete(
+        &self,
+        res: &ApiResourceInfo,
+        namespace: Option<&str>,
+        name: &str,
+        dry_run: bool,
+    ) -> Result<()> {
         let ctx = context(Verb::Delete, res, namespace).named(name);
         let mut path = object_path(res, namespace, name, &ctx)?;
         let mut q = Query::default();
         q.push("propagationPolicy", "Background");
         q.dry_run(dry_run);
         q.append_to(&mut path);
-        let call = Call { method: Method::DELETE, path, content_type: None, body: None, ctx: &ctx, max_attempts: None };
+        let call = Call {
+            method: Method::DELETE,
+            path,
+            content_type: None,
+            body: None,
+            ctx: &ctx,
+            max_attempts: None,
+        };
         self.execute(call).await?.error_for_status(&ctx).map(drop)
     }
 }
@@ -299,27 +367,43 @@ fn build_request(call: &Call<'_>) -> Result<http::Request<Body>> {
         b = b.header(header::CONTENT_TYPE, HeaderValue::from_static(ct));
     }
     let body = call.body.clone().map_or_else(Body::empty, Body::from);
-    b.body(body).map_err(|e| KubeError::InvalidRequest { ctx: Box::new(call.ctx.clone()), detail: e.to_string() })
+    b.body(body).map_err(|e| KubeError::InvalidRequest {
+        ctx: Box::new(call.ctx.clone()),
+        detail: e.to_string(),
+    })
 }
 
 /// `Status.message` of an error body, for the retry decision (empty when not a Status).
 fn server_message(body: &[u8]) -> String {
-    serde_json::from_slice::<crate::error::StatusBody>(body).map(|s| s.message).unwrap_or_default()
+    serde_json::from_slice::<crate::error::StatusBody>(body)
+        .map(|s| s.message)
+        .unwrap_or_default()
 }
 
 fn to_body(v: &Value, ctx: &RequestContext) -> Result<Bytes> {
     serde_json::to_vec(v)
         .map(Bytes::from)
-        .map_err(|e| KubeError::InvalidRequest { ctx: Box::new(ctx.clone()), detail: decode_detail(&e) })
+        .map_err(|e| KubeError::InvalidRequest {
+            ctx: Box::new(ctx.clone()),
+            detail: decode_detail(&e),
+        })
 }
 
 pub(crate) fn context(verb: Verb, res: &ApiResourceInfo, namespace: Option<&str>) -> RequestContext {
-    RequestContext::new(verb, res.group_resource()).in_namespace(if res.namespaced { namespace } else { None })
+    RequestContext::new(verb, res.group_resource()).in_namespace(if res.namespaced {
+        namespace
+    } else {
+        None
+    })
 }
 
 /// `/api/v1` or `/apis/<group>/<version>`.
 pub(crate) fn group_version_path(group: &str, version: &str) -> String {
-    if group.is_empty() { format!("/api/{version}") } else { format!("/apis/{group}/{version}") }
+    if group.is_empty() {
+        format!("/api/{version}")
+    } else {
+        format!("/apis/{group}/{version}")
+    }
 }
 
 /// Collection URL. Namespaced resources need a namespace unless `all_namespaces_ok` (LIST);
@@ -351,9 +435,17 @@ pub(crate) fn collection_path(
     Ok(p)
 }
 
-pub(crate) fn object_path(res: &ApiResourceInfo, namespace: Option<&str>, name: &str, ctx: &RequestContext) -> Result<String> {
+pub(crate) fn object_path(
+    res: &ApiResourceInfo,
+    namespace: Option<&str>,
+    name: &str,
+    ctx: &RequestContext,
+) -> Result<String> {
     if name.is_empty() {
-        return Err(KubeError::InvalidRequest { ctx: Box::new(ctx.clone()), detail: "empty object name".into() });
+        return Err(KubeError::InvalidRequest {
+            ctx: Box::new(ctx.clone()),
+            detail: "empty object name".into(),
+        });
     }
     let mut p = collection_path(res, namespace, ctx, true)?;
     p.push('/');
@@ -388,7 +480,9 @@ impl Query {
         let mut s = String::with_capacity(key.len() + value.len() + 1);
         s.push_str(key);
         s.push('=');
-        encode_into(&mut s, value, |b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
+        encode_into(&mut s, value, |b| {
+            b.is_ascii_alphanumeric() || b"-._~".contains(&b)
+        });
         self.parts.push(s);
     }
 
@@ -433,15 +527,24 @@ mod tests {
     fn paths() {
         let cm = res("", "v1", "configmaps", true);
         let ctx = context(Verb::Get, &cm, Some("a"));
-        assert_eq!(object_path(&cm, Some("a"), "x", &ctx).unwrap(), "/api/v1/namespaces/a/configmaps/x");
-        assert_eq!(collection_path(&cm, None, &ctx, false).unwrap(), "/api/v1/configmaps");
+        assert_eq!(
+            object_path(&cm, Some("a"), "x", &ctx).unwrap(),
+            "/api/v1/namespaces/a/configmaps/x"
+        );
+        assert_eq!(
+            collection_path(&cm, None, &ctx, false).unwrap(),
+            "/api/v1/configmaps"
+        );
         assert!(object_path(&cm, None, "x", &ctx).is_err());
         let cr = res("rbac.authorization.k8s.io", "v1", "clusterroles", false);
         assert_eq!(
             object_path(&cr, Some("ignored"), "system:aggregate-to-admin", &ctx).unwrap(),
             "/apis/rbac.authorization.k8s.io/v1/clusterroles/system:aggregate-to-admin"
         );
-        assert_eq!(object_path(&cr, None, "a b/c", &ctx).unwrap(), "/apis/rbac.authorization.k8s.io/v1/clusterroles/a%20b%2Fc");
+        assert_eq!(
+            object_path(&cr, None, "a b/c", &ctx).unwrap(),
+            "/apis/rbac.authorization.k8s.io/v1/clusterroles/a%20b%2Fc"
+        );
     }
 
     #[test]
@@ -452,7 +555,10 @@ mod tests {
         q.dry_run(true);
         let mut p = String::from("/api/v1/pods");
         q.append_to(&mut p);
-        assert_eq!(p, "/api/v1/pods?labelSelector=app%20in%20%28a%2Cb%29%2Ctier%21%3Dx&limit=500&dryRun=All");
+        assert_eq!(
+            p,
+            "/api/v1/pods?labelSelector=app%20in%20%28a%2Cb%29%2Ctier%21%3Dx&limit=500&dryRun=All"
+        );
     }
 
     #[test]

@@ -56,12 +56,19 @@ impl Default for ClusterConfig {
 impl ClusterConfig {
     /// A configuration that uses exactly this kubeconfig file (tests, `--kubeconfig`).
     pub fn from_kubeconfig(path: impl Into<PathBuf>) -> Self {
-        Self { kubeconfig: Some(path.into()), ..Self::default() }
+        Self {
+            kubeconfig: Some(path.into()),
+            ..Self::default()
+        }
     }
 
     /// Resolve into kube's client configuration.
     pub(crate) async fn resolve(&self) -> Result<kube::Config> {
-        let options = KubeConfigOptions { context: self.context.clone(), cluster: None, user: None };
+        let options = KubeConfigOptions {
+            context: self.context.clone(),
+            cluster: None,
+            user: None,
+        };
         let loaded = match self.load_kubeconfig()? {
             Some((kubeconfig, path)) => Some(
                 kube::Config::from_custom_kubeconfig(kubeconfig, &options)
@@ -94,20 +101,28 @@ impl ClusterConfig {
     /// The merged kubeconfig, and the single file it came from when there was one.
     fn load_kubeconfig(&self) -> Result<Option<(Kubeconfig, Option<PathBuf>)>> {
         if let Some(path) = &self.kubeconfig {
-            let kc = Kubeconfig::read_from(path)
-                .map_err(|source| KubeError::Kubeconfig { path: Some(path.clone()), source })?;
+            let kc = Kubeconfig::read_from(path).map_err(|source| KubeError::Kubeconfig {
+                path: Some(path.clone()),
+                source,
+            })?;
             return Ok(Some((kc, Some(path.clone()))));
         }
         if let Some(list) = self.kubeconfig_env.as_ref().filter(|v| !v.is_empty()) {
-            let paths: Vec<PathBuf> =
-                std::env::split_paths(list).filter(|p| !p.as_os_str().is_empty() && p.exists()).collect();
+            let paths: Vec<PathBuf> = std::env::split_paths(list)
+                .filter(|p| !p.as_os_str().is_empty() && p.exists())
+                .collect();
             if !paths.is_empty() {
                 let single = (paths.len() == 1).then(|| paths[0].clone());
                 let mut merged = Kubeconfig::default();
                 for p in &paths {
-                    let kc = Kubeconfig::read_from(p)
-                        .map_err(|source| KubeError::Kubeconfig { path: Some(p.clone()), source })?;
-                    merged = merged.merge(kc).map_err(|source| KubeError::Kubeconfig { path: Some(p.clone()), source })?;
+                    let kc = Kubeconfig::read_from(p).map_err(|source| KubeError::Kubeconfig {
+                        path: Some(p.clone()),
+                        source,
+                    })?;
+                    merged = merged.merge(kc).map_err(|source| KubeError::Kubeconfig {
+                        path: Some(p.clone()),
+                        source,
+                    })?;
                 }
                 return Ok(Some((merged, single)));
             }
@@ -115,8 +130,10 @@ impl ClusterConfig {
         if let Some(home) = &self.home_dir {
             let path = home.join(".kube").join("config");
             if path.exists() {
-                let kc = Kubeconfig::read_from(&path)
-                    .map_err(|source| KubeError::Kubeconfig { path: Some(path.clone()), source })?;
+                let kc = Kubeconfig::read_from(&path).map_err(|source| KubeError::Kubeconfig {
+                    path: Some(path.clone()),
+                    source,
+                })?;
                 return Ok(Some((kc, Some(path))));
             }
         }
@@ -178,16 +195,22 @@ current-context: ctx-a
         assert_eq!(cfg.default_namespace, "team-a");
         assert!(!cfg.accept_invalid_certs, "tls verification on by default");
         assert!(!cfg.default_retry);
-        let cfg = ClusterConfig { context: Some("ctx-b".into()), ..ClusterConfig::from_kubeconfig(&p) }
-            .resolve()
-            .await
-            .unwrap();
+        let cfg = ClusterConfig {
+            context: Some("ctx-b".into()),
+            ..ClusterConfig::from_kubeconfig(&p)
+        }
+        .resolve()
+        .await
+        .unwrap();
         assert_eq!(cfg.cluster_url.to_string(), "https://127.0.0.2:7443/");
         assert_eq!(cfg.default_namespace, "default");
-        let err = ClusterConfig { context: Some("nope".into()), ..ClusterConfig::from_kubeconfig(&p) }
-            .resolve()
-            .await
-            .unwrap_err();
+        let err = ClusterConfig {
+            context: Some("nope".into()),
+            ..ClusterConfig::from_kubeconfig(&p)
+        }
+        .resolve()
+        .await
+        .unwrap_err();
         assert!(matches!(err, KubeError::Kubeconfig { .. }), "{err}");
         std::fs::remove_dir_all(dir).unwrap();
     }
@@ -198,19 +221,31 @@ current-context: ctx-a
         let p = write_kc(&dir, "kc", KC);
         let missing = dir.join("missing");
         let list = std::env::join_paths([missing.clone(), p.clone()]).unwrap();
-        let cfg = ClusterConfig { kubeconfig_env: Some(list), allow_in_cluster: false, ..Default::default() }
-            .resolve()
-            .await
-            .unwrap();
+        let cfg = ClusterConfig {
+            kubeconfig_env: Some(list),
+            allow_in_cluster: false,
+            ..Default::default()
+        }
+        .resolve()
+        .await
+        .unwrap();
         assert_eq!(cfg.cluster_url.to_string(), "https://127.0.0.1:6443/");
 
         let home = dir.join("home");
         std::fs::create_dir_all(home.join(".kube")).unwrap();
-        std::fs::write(home.join(".kube/config"), KC.replace("current-context: ctx-a", "current-context: ctx-b")).unwrap();
-        let cfg = ClusterConfig { home_dir: Some(home.clone()), allow_in_cluster: false, ..Default::default() }
-            .resolve()
-            .await
-            .unwrap();
+        std::fs::write(
+            home.join(".kube/config"),
+            KC.replace("current-context: ctx-a", "current-context: ctx-b"),
+        )
+        .unwrap();
+        let cfg = ClusterConfig {
+            home_dir: Some(home.clone()),
+            allow_in_cluster: false,
+            ..Default::default()
+        }
+        .resolve()
+        .await
+        .unwrap();
         assert_eq!(cfg.cluster_url.to_string(), "https://127.0.0.2:7443/");
 
         let err = ClusterConfig {

@@ -93,12 +93,24 @@ impl Cluster {
 
         let mut groups = Vec::with_capacity(list.groups.len() + 1);
         if let Some(first) = core.versions.first() {
-            groups.push(ApiGroupInfo { name: String::new(), preferred_version: first.clone(), versions: core.versions.clone() });
+            groups.push(ApiGroupInfo {
+                name: String::new(),
+                preferred_version: first.clone(),
+                versions: core.versions.clone(),
+            });
         }
         for g in list.groups {
             let versions: Vec<String> = g.versions.into_iter().map(|v| v.version).collect();
-            let preferred = g.preferred_version.map(|p| p.version).or_else(|| versions.first().cloned()).unwrap_or_default();
-            groups.push(ApiGroupInfo { name: g.name, preferred_version: preferred, versions });
+            let preferred = g
+                .preferred_version
+                .map(|p| p.version)
+                .or_else(|| versions.first().cloned())
+                .unwrap_or_default();
+            groups.push(ApiGroupInfo {
+                name: g.name,
+                preferred_version: preferred,
+                versions,
+            });
         }
 
         // (group, version, preferred) in server order.
@@ -114,7 +126,9 @@ impl Cluster {
         }
         let results: Vec<_> = futures::stream::iter(wanted)
             .map(|(group, version, preferred)| async move {
-                let r = self.fetch_group_version(&group, &version, preferred, Some(GROUP_ATTEMPTS)).await;
+                let r = self
+                    .fetch_group_version(&group, &version, preferred, Some(GROUP_ATTEMPTS))
+                    .await;
                 (group, version, r)
             })
             .buffered(DISCOVERY_CONCURRENCY)
@@ -133,12 +147,18 @@ impl Cluster {
             match r {
                 Ok(mut resources) => surface.resources.append(&mut resources),
                 Err(e) => {
-                    let group_version = if group.is_empty() { version } else { format!("{group}/{version}") };
+                    let group_version = if group.is_empty() {
+                        version
+                    } else {
+                        format!("{group}/{version}")
+                    };
                     tracing::warn!(%group_version, error = %e, "discovery of a group version failed; its resources are skipped");
                     surface.failures.push(DiscoveryFailure {
                         group_version,
                         status_code: e.status_code(),
-                        message: e.api_status().map_or_else(|| e.to_string(), |s| s.message.clone()),
+                        message: e
+                            .api_status()
+                            .map_or_else(|| e.to_string(), |s| s.message.clone()),
                     });
                 }
             }
@@ -147,7 +167,12 @@ impl Cluster {
     }
 
     /// The resources of one group/version (subresources skipped).
-    pub async fn discover_group_version(&self, group: &str, version: &str, preferred: bool) -> Result<Vec<ApiResourceInfo>> {
+    pub async fn discover_group_version(
+        &self,
+        group: &str,
+        version: &str,
+        preferred: bool,
+    ) -> Result<Vec<ApiResourceInfo>> {
         self.fetch_group_version(group, version, preferred, None).await
     }
 
@@ -160,7 +185,10 @@ impl Cluster {
     ) -> Result<Vec<ApiResourceInfo>> {
         let path = group_version_path(group, version);
         let ctx = RequestContext::new(Verb::Discover, path.clone());
-        let call = Call { max_attempts, ..Call::get(path, &ctx) };
+        let call = Call {
+            max_attempts,
+            ..Call::get(path, &ctx)
+        };
         let list: ApiResourceList = self.execute(call).await?.json(&ctx)?;
         Ok(list
             .resources
@@ -201,7 +229,11 @@ impl Cluster {
                 Err(e) => return Err(e),
             };
             if start.elapsed() >= timeout {
-                let what = if group.is_empty() { resource.to_owned() } else { format!("{resource}.{group}") };
+                let what = if group.is_empty() {
+                    resource.to_owned()
+                } else {
+                    format!("{resource}.{group}")
+                };
                 return Err(KubeError::Timeout {
                     ctx: Box::new(RequestContext::new(Verb::Wait, what)),
                     waited: start.elapsed(),
@@ -235,8 +267,10 @@ mod tests {
         .unwrap();
         assert_eq!(res.resources.len(), 2);
         assert_eq!(res.resources[0].short_names, ["deploy"]);
-        let v: ServerVersion =
-            serde_json::from_str(r#"{"major":"1","minor":"20","gitVersion":"v1.20.2","platform":"linux/amd64"}"#).unwrap();
+        let v: ServerVersion = serde_json::from_str(
+            r#"{"major":"1","minor":"20","gitVersion":"v1.20.2","platform":"linux/amd64"}"#,
+        )
+        .unwrap();
         assert_eq!(v.git_version, "v1.20.2");
     }
 }

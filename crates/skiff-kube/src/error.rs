@@ -76,7 +76,12 @@ pub struct RequestContext {
 impl RequestContext {
     /// A context without namespace or name.
     pub fn new(verb: Verb, resource: impl Into<String>) -> Self {
-        Self { verb, resource: resource.into(), namespace: None, name: None }
+        Self {
+            verb,
+            resource: resource.into(),
+            namespace: None,
+            name: None,
+        }
     }
 
     /// With a namespace (`None` leaves it unset).
@@ -310,7 +315,9 @@ impl KubeError {
 
     /// The field conflicts of a server-side apply that was refused with 409 (empty otherwise).
     pub fn field_conflicts(&self) -> Vec<FieldConflict> {
-        let Some(status) = self.api_status() else { return Vec::new() };
+        let Some(status) = self.api_status() else {
+            return Vec::new();
+        };
         if status.code != 409 {
             return Vec::new();
         }
@@ -365,8 +372,9 @@ pub(crate) struct StatusDetails {
 impl ApiStatus {
     /// Build from an HTTP code and a response body that is usually a `Status`.
     pub(crate) fn from_response(code: http::StatusCode, body: &[u8], attempts: u32) -> Self {
-        let parsed: Option<StatusBody> =
-            serde_json::from_slice::<StatusBody>(body).ok().filter(|s| s.kind == "Status");
+        let parsed: Option<StatusBody> = serde_json::from_slice::<StatusBody>(body)
+            .ok()
+            .filter(|s| s.kind == "Status");
         match parsed {
             Some(s) => ApiStatus {
                 code: code.as_u16(),
@@ -378,7 +386,10 @@ impl ApiStatus {
             None => ApiStatus {
                 code: code.as_u16(),
                 reason: code.canonical_reason().unwrap_or("").replace(' ', ""),
-                message: code.canonical_reason().unwrap_or("unexpected status").to_ascii_lowercase(),
+                message: code
+                    .canonical_reason()
+                    .unwrap_or("unexpected status")
+                    .to_ascii_lowercase(),
                 causes: Vec::new(),
                 attempts,
             },
@@ -403,7 +414,11 @@ mod tests {
 
     fn api(code: u16, reason: &str, causes: Vec<StatusCause>) -> KubeError {
         KubeError::Api {
-            ctx: Box::new(RequestContext::new(Verb::Apply, "configmaps").in_namespace(Some("ns")).named("cm")),
+            ctx: Box::new(
+                RequestContext::new(Verb::Apply, "configmaps")
+                    .in_namespace(Some("ns"))
+                    .named("cm"),
+            ),
             status: Box::new(ApiStatus {
                 code,
                 reason: reason.into(),
@@ -447,13 +462,19 @@ mod tests {
     #[test]
     fn message_names_request_and_server_message() {
         let e = api(409, "AlreadyExists", vec![]);
-        assert_eq!(e.to_string(), "apply configmaps ns/cm: the api server answered 409 AlreadyExists: m");
+        assert_eq!(
+            e.to_string(),
+            "apply configmaps ns/cm: the api server answered 409 AlreadyExists: m"
+        );
     }
 
     #[test]
     fn webhook_500_is_not_retried() {
         assert!(is_retryable_status(500, "etcdserver: request timed out"));
-        assert!(!is_retryable_status(500, "Internal error occurred: failed calling webhook \"x\""));
+        assert!(!is_retryable_status(
+            500,
+            "Internal error occurred: failed calling webhook \"x\""
+        ));
         assert!(!is_retryable_status(501, ""));
     }
 

@@ -36,7 +36,13 @@ pub struct ListOptions {
 
 impl Default for ListOptions {
     fn default() -> Self {
-        Self { namespace: None, label_selector: None, field_selector: None, page_size: DEFAULT_PAGE_SIZE, max_restarts: 5 }
+        Self {
+            namespace: None,
+            label_selector: None,
+            field_selector: None,
+            page_size: DEFAULT_PAGE_SIZE,
+            max_restarts: 5,
+        }
     }
 }
 
@@ -74,7 +80,9 @@ struct ListMeta {
     remaining_item_count: Option<i64>,
 }
 
-fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Vec<Map<String, Value>>, D::Error> {
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Vec<Map<String, Value>>, D::Error> {
     Ok(Option::<Vec<Map<String, Value>>>::deserialize(d)?.unwrap_or_default())
 }
 
@@ -99,11 +107,21 @@ pub(crate) enum Step {
 
 impl PagerState {
     pub(crate) fn new(max_restarts: u32) -> Self {
-        Self { continue_token: None, done: false, restarts: 0, restart_pending: false, max_restarts }
+        Self {
+            continue_token: None,
+            done: false,
+            restarts: 0,
+            restart_pending: false,
+            max_restarts,
+        }
     }
 
     pub(crate) fn next(&self) -> Step {
-        if self.done { Step::Done } else { Step::Fetch(self.continue_token.clone()) }
+        if self.done {
+            Step::Done
+        } else {
+            Step::Fetch(self.continue_token.clone())
+        }
     }
 
     /// A page arrived; returns its `restarted` flag and whether it was the last.
@@ -147,7 +165,13 @@ impl Cluster {
     pub fn list_pages(&self, res: &ApiResourceInfo, opts: ListOptions) -> ListPager {
         let ctx = context(Verb::List, res, opts.namespace.as_deref());
         let state = PagerState::new(opts.max_restarts);
-        ListPager { cluster: self.clone(), res: res.clone(), opts, ctx, state }
+        ListPager {
+            cluster: self.clone(),
+            res: res.clone(),
+            opts,
+            ctx,
+            state,
+        }
     }
 }
 
@@ -165,7 +189,9 @@ impl ListPager {
     /// The next page, or `None` when the LIST is complete.
     pub async fn next_page(&mut self) -> Result<Option<Page>> {
         loop {
-            let Step::Fetch(token) = self.state.next() else { return Ok(None) };
+            let Step::Fetch(token) = self.state.next() else {
+                return Ok(None);
+            };
             let mut path = collection_path(&self.res, self.opts.namespace.as_deref(), &self.ctx, false)?;
             let mut q = Query::default();
             q.push("limit", &self.opts.page_size.max(1).to_string());
@@ -188,13 +214,22 @@ impl ListPager {
                         continue;
                     }
                     Err(0) => return Err(err),
-                    Err(restarts) => return Err(KubeError::TooManyRestarts { ctx: Box::new(self.ctx.clone()), restarts }),
+                    Err(restarts) => {
+                        return Err(KubeError::TooManyRestarts {
+                            ctx: Box::new(self.ctx.clone()),
+                            restarts,
+                        });
+                    }
                 }
             }
             let body: ListBody = answer.json(&self.ctx)?;
             let (restarted, last) = self.state.on_page(body.metadata.continue_token);
             let api_version = self.res.api_version();
-            let items = body.items.into_iter().map(|item| complete_item(item, &api_version, &self.res.kind)).collect();
+            let items = body
+                .items
+                .into_iter()
+                .map(|item| complete_item(item, &api_version, &self.res.kind))
+                .collect();
             return Ok(Some(Page {
                 items,
                 restarted,
@@ -239,7 +274,11 @@ mod tests {
         assert_eq!(s.next(), Step::Fetch(None));
         assert_eq!(s.on_page(Some("t1".into())), (false, false));
         assert_eq!(s.next(), Step::Fetch(Some("t1".into())));
-        assert_eq!(s.on_page(Some(String::new())), (false, true), "empty token ends the list");
+        assert_eq!(
+            s.on_page(Some(String::new())),
+            (false, true),
+            "empty token ends the list"
+        );
         assert_eq!(s.next(), Step::Done);
     }
 
@@ -250,7 +289,11 @@ mod tests {
         s.on_page(Some("t2".into()));
         assert_eq!(s.on_expired(), Ok(()));
         assert_eq!(s.next(), Step::Fetch(None), "restart from the first page");
-        assert_eq!(s.on_page(Some("t1b".into())), (true, false), "first page after restart is flagged");
+        assert_eq!(
+            s.on_page(Some("t1b".into())),
+            (true, false),
+            "first page after restart is flagged"
+        );
         assert_eq!(s.on_page(None), (false, true), "only that page");
         assert_eq!(s.restarts(), 1);
     }
@@ -258,7 +301,11 @@ mod tests {
     #[test]
     fn gives_up_after_max_restarts_and_on_first_page() {
         let mut s = PagerState::new(1);
-        assert_eq!(s.on_expired(), Err(0), "410 without a continue token is not restartable");
+        assert_eq!(
+            s.on_expired(),
+            Err(0),
+            "410 without a continue token is not restartable"
+        );
         s.on_page(Some("t".into()));
         assert_eq!(s.on_expired(), Ok(()));
         s.on_page(Some("t".into()));
@@ -274,8 +321,15 @@ mod tests {
         .unwrap();
         assert_eq!(body.metadata.continue_token.as_deref(), Some("abc"));
         assert_eq!(body.metadata.remaining_item_count, Some(7));
-        let items: Vec<Value> = body.items.into_iter().map(|i| complete_item(i, "v1", "ConfigMap")).collect();
-        assert_eq!(items[0], serde_json::json!({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a"}}));
+        let items: Vec<Value> = body
+            .items
+            .into_iter()
+            .map(|i| complete_item(i, "v1", "ConfigMap"))
+            .collect();
+        assert_eq!(
+            items[0],
+            serde_json::json!({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a"}})
+        );
         assert_eq!(items[1]["apiVersion"], "x/v9", "present values kept");
         let empty: ListBody = serde_json::from_str(r#"{"metadata":{},"items":null}"#).unwrap();
         assert!(empty.items.is_empty());

@@ -31,12 +31,20 @@ pub struct ApiResourceInfo {
 impl ApiResourceInfo {
     /// `group/version`, or `version` for the core group (the `apiVersion` field of objects).
     pub fn api_version(&self) -> String {
-        if self.group.is_empty() { self.version.clone() } else { format!("{}/{}", self.group, self.version) }
+        if self.group.is_empty() {
+            self.version.clone()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
     }
 
     /// Kubernetes `GroupResource.String()`: `resource` for core, `resource.group` otherwise.
     pub fn group_resource(&self) -> String {
-        if self.group.is_empty() { self.resource.clone() } else { format!("{}.{}", self.resource, self.group) }
+        if self.group.is_empty() {
+            self.resource.clone()
+        } else {
+            format!("{}.{}", self.resource, self.group)
+        }
     }
 
     /// Whether the server supports `verb` on this resource.
@@ -89,12 +97,19 @@ pub struct DiscoveryFailure {
 impl ApiSurface {
     /// The preferred-version entry of a group-resource string (`deployments.apps`, `pods`).
     pub fn preferred(&self, group_resource: &str) -> Option<&ApiResourceInfo> {
-        self.resources.iter().find(|r| r.preferred && r.group_resource() == group_resource)
+        self.resources
+            .iter()
+            .find(|r| r.preferred && r.group_resource() == group_resource)
     }
 
     /// Every served version of a group-resource string.
-    pub fn versions_of<'a>(&'a self, group_resource: &'a str) -> impl Iterator<Item = &'a ApiResourceInfo> + 'a {
-        self.resources.iter().filter(move |r| r.group_resource() == group_resource)
+    pub fn versions_of<'a>(
+        &'a self,
+        group_resource: &'a str,
+    ) -> impl Iterator<Item = &'a ApiResourceInfo> + 'a {
+        self.resources
+            .iter()
+            .filter(move |r| r.group_resource() == group_resource)
     }
 
     /// Resolve a user-given resource name (`po`, `pod`, `pods`, `deployments.apps`, `deploy`,
@@ -113,6 +128,10 @@ impl ApiSurface {
                 || r.short_names.iter().any(|s| s == &base))
                 && group.as_ref().is_none_or(|g| &r.group == g)
         };
-        self.resources.iter().filter(|r| r.preferred).find(|r| matches(r)).map(ApiResourceInfo::group_resource)
+        self.resources
+            .iter()
+            .filter(|r| r.preferred)
+            .find(|r| matches(r))
+            .map(ApiResourceInfo::group_resource)
     }
 }

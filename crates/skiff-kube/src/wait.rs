@@ -47,7 +47,10 @@ pub(crate) fn crd_state(crd: &Value) -> (bool, String) {
     let cond = |t: &str| {
         crd.pointer("/status/conditions")
             .and_then(Value::as_array)
-            .and_then(|cs| cs.iter().find(|c| c.get("type").and_then(Value::as_str) == Some(t)))
+            .and_then(|cs| {
+                cs.iter()
+                    .find(|c| c.get("type").and_then(Value::as_str) == Some(t))
+            })
             .and_then(|c| c.get("status").and_then(Value::as_str))
             .unwrap_or("Unknown")
             .to_owned()
@@ -63,17 +66,28 @@ pub(crate) fn namespace_state(ns: Option<&Value>) -> NamespaceState {
         None => NamespaceState::Absent,
         Some(ns) => {
             let terminating = ns.pointer("/status/phase").and_then(Value::as_str) == Some("Terminating")
-                || ns.pointer("/metadata/deletionTimestamp").is_some_and(|v| !v.is_null());
-            if terminating { NamespaceState::Terminating } else { NamespaceState::Active }
+                || ns
+                    .pointer("/metadata/deletionTimestamp")
+                    .is_some_and(|v| !v.is_null());
+            if terminating {
+                NamespaceState::Terminating
+            } else {
+                NamespaceState::Active
+            }
         }
     }
 }
 
 impl Cluster {
-    /// Wait until the CustomResourceDefinition `name` has `Established=True` and
+    /// Wait until the `CustomResourceDefinition` `name` has `Established=True` and
     /// `NamesAccepted=True` (a CRD not yet visible is waited for too).
     pub async fn wait_crd_established(&self, name: &str, timeout: Duration) -> Result<()> {
-        let res = builtin("apiextensions.k8s.io", "customresourcedefinitions", "CustomResourceDefinition", false);
+        let res = builtin(
+            "apiextensions.k8s.io",
+            "customresourcedefinitions",
+            "CustomResourceDefinition",
+            false,
+        );
         self.poll(&res, None, name, timeout, |crd| match crd {
             Some(crd) => crd_state(crd),
             None => (false, "not found".into()),
@@ -148,9 +162,7 @@ mod tests {
 
     #[test]
     fn crd_needs_both_conditions() {
-        let crd = |e: &str, n: &str| {
-            json!({"status":{"conditions":[{"type":"NamesAccepted","status":n},{"type":"Established","status":e}]}})
-        };
+        let crd = |e: &str, n: &str| json!({"status":{"conditions":[{"type":"NamesAccepted","status":n},{"type":"Established","status":e}]}});
         assert!(crd_state(&crd("True", "True")).0);
         assert!(!crd_state(&crd("True", "False")).0);
         assert!(!crd_state(&crd("False", "True")).0);
@@ -162,10 +174,18 @@ mod tests {
     #[test]
     fn namespace_states() {
         assert_eq!(namespace_state(None), NamespaceState::Absent);
-        assert_eq!(namespace_state(Some(&json!({"status":{"phase":"Active"}}))), NamespaceState::Active);
-        assert_eq!(namespace_state(Some(&json!({"status":{"phase":"Terminating"}}))), NamespaceState::Terminating);
         assert_eq!(
-            namespace_state(Some(&json!({"metadata":{"deletionTimestamp":"2020-01-01T00:00:00Z"},"status":{"phase":"Active"}}))),
+            namespace_state(Some(&json!({"status":{"phase":"Active"}}))),
+            NamespaceState::Active
+        );
+        assert_eq!(
+            namespace_state(Some(&json!({"status":{"phase":"Terminating"}}))),
+            NamespaceState::Terminating
+        );
+        assert_eq!(
+            namespace_state(Some(
+                &json!({"metadata":{"deletionTimestamp":"2020-01-01T00:00:00Z"},"status":{"phase":"Active"}})
+            )),
             NamespaceState::Terminating
         );
     }

@@ -58,7 +58,11 @@ impl UploadCompletion {
 
 /// Wraps `sink` (uploading `key`) into a blocking writer. Chunks go over a bounded channel to a
 /// task spawned on `runtime`, so a slow store slows the writer down instead of buffering.
-pub fn blocking_writer(sink: Box<dyn ObjectSink>, key: &str, runtime: &Handle) -> (BlockingWriter, UploadCompletion) {
+pub fn blocking_writer(
+    sink: Box<dyn ObjectSink>,
+    key: &str,
+    runtime: &Handle,
+) -> (BlockingWriter, UploadCompletion) {
     let (tx, mut rx) = mpsc::channel::<Msg>(CHANNEL_DEPTH);
     let task_key = key.to_owned();
     let task = runtime.spawn(async move {
@@ -91,7 +95,10 @@ pub fn blocking_writer(sink: Box<dyn ObjectSink>, key: &str, runtime: &Handle) -
 
 impl BlockingWriter {
     fn send(&mut self, msg: Msg) -> io::Result<()> {
-        let tx = self.tx.as_ref().ok_or_else(|| io::Error::other("writer already finished"))?;
+        let tx = self
+            .tx
+            .as_ref()
+            .ok_or_else(|| io::Error::other("writer already finished"))?;
         tx.blocking_send(msg).map_err(|_| {
             io::Error::new(
                 io::ErrorKind::BrokenPipe,
@@ -140,7 +147,10 @@ impl io::Write for BlockingWriter {
 /// Must be called from within the runtime (the reader remembers its handle).
 pub async fn blocking_reader(store: &dyn BackupStore, key: &str) -> Result<impl io::Read + Send + use<>> {
     let reader = store.get_reader(key).await?;
-    Ok(tokio_util::io::SyncIoBridge::new_with_handle(reader, Handle::current()))
+    Ok(tokio_util::io::SyncIoBridge::new_with_handle(
+        reader,
+        Handle::current(),
+    ))
 }
 
 #[cfg(test)]
@@ -184,7 +194,7 @@ mod tests {
         let sink = store.put_writer("x/aborted").await.unwrap();
         let (mut w, done) = blocking_writer(sink, "x/aborted", &Handle::current());
         tokio::task::spawn_blocking(move || {
-            w.write_all(&[1; 2_500_000]).unwrap();
+            w.write_all(&vec![1; 2_500_000]).unwrap();
             drop(w);
         })
         .await

@@ -55,7 +55,10 @@ impl fmt::Debug for Credentials {
         f.debug_struct("Credentials")
             .field("access_key_id", &self.access_key_id)
             .field("secret_access_key", &self.secret_access_key)
-            .field("session_token", &self.session_token.as_ref().map(|_| "** redacted **"))
+            .field(
+                "session_token",
+                &self.session_token.as_ref().map(|_| "** redacted **"),
+            )
             .finish()
     }
 }
@@ -191,8 +194,7 @@ aws_session_token = tok
     fn missing_profile_or_key() {
         let e = Credentials::from_shared_file_contents(FILE, Some("nope")).unwrap_err();
         assert!(e.contains("\"nope\" not found"), "{e}");
-        let e = Credentials::from_shared_file_contents("[default]\naws_access_key_id=x\n", None)
-            .unwrap_err();
+        let e = Credentials::from_shared_file_contents("[default]\naws_access_key_id=x\n", None).unwrap_err();
         assert!(e.contains("no aws_secret_access_key"), "{e}");
     }
 

@@ -158,7 +158,7 @@ pub enum Error {
         key: String,
     },
 
-    /// A location string or BackupStorageLocation could not be understood.
+    /// A location string or `BackupStorageLocation` could not be understood.
     #[error("parse storage location {input:?}: {reason}")]
     InvalidLocation {
         /// The location as given (never contains credentials: URLs with user info are rejected
@@ -320,11 +320,7 @@ mod tests {
 
     #[test]
     fn io_not_found_maps_to_not_found() {
-        let e = Error::io(
-            Op::Head,
-            "k",
-            std::io::Error::from(std::io::ErrorKind::NotFound),
-        );
+        let e = Error::io(Op::Head, "k", std::io::Error::from(std::io::ErrorKind::NotFound));
         assert!(matches!(e, Error::NotFound { .. }));
     }
 }

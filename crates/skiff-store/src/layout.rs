@@ -92,7 +92,11 @@ impl BackupFile {
     /// The key relative to the location's prefix. Validates the backup name.
     pub fn key(self, backup: &str) -> Result<String> {
         validate_backup_name(backup)?;
-        Ok(format!("{}{}", backup_prefix_unchecked(backup), self.file_name(backup)))
+        Ok(format!(
+            "{}{}",
+            backup_prefix_unchecked(backup),
+            self.file_name(backup)
+        ))
     }
 }
 
@@ -364,9 +368,7 @@ mod tests {
         for ok in ["b1", "nightly-2024.05.01", "a", "0"] {
             validate_backup_name(ok).unwrap();
         }
-        for bad in [
-            "", "a/b", "..", "a..b", "-a", "a-", "A", "a b", ".a", "a_b", "é",
-        ] {
+        for bad in ["", "a/b", "..", "a..b", "-a", "a-", "A", "a b", ".a", "a_b", "é"] {
             assert!(validate_backup_name(bad).is_err(), "{bad:?} accepted");
         }
         assert!(validate_backup_name(&"a".repeat(254)).is_err());

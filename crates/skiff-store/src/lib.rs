@@ -4,7 +4,7 @@
 //! - Backends: [`LocalStore`] (a directory laid out like a bucket) and [`S3Store`]
 //!   (aws-sdk-s3 over rustls/ring; streaming multipart uploads).
 //! - [`Location`] / [`LocationOptions`] / [`open`]: `s3://bucket/prefix` URLs, directories, and
-//!   Velero BackupStorageLocation YAML as a source of settings.
+//!   Velero `BackupStorageLocation` YAML as a source of settings.
 //! - [`layout`]: Velero's keys under `backups/<b>/` and `restores/<r>/`, the commit order
 //!   (`velero-backup.json` last), listing and deleting backups.
 //! - [`bridge`]: blocking `Read`/`Write` adapters for the sync format crate.

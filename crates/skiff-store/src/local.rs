@@ -219,11 +219,7 @@ impl BackupStore for LocalStore {
         let mut file = tokio::fs::File::open(&path)
             .await
             .map_err(|e| Error::io(op, key, e))?;
-        let size = file
-            .metadata()
-            .await
-            .map_err(|e| Error::io(op, key, e))?
-            .len();
+        let size = file.metadata().await.map_err(|e| Error::io(op, key, e))?.len();
         if range.start >= range.end {
             return Ok(Bytes::new());
         }
@@ -374,7 +370,9 @@ impl ObjectSink for LocalSink {
 
     async fn finish(mut self: Box<Self>) -> Result<u64> {
         let Some(mut file) = self.file.take() else {
-            return Err(Error::Aborted { key: self.key.clone() });
+            return Err(Error::Aborted {
+                key: self.key.clone(),
+            });
         };
         let (op, key) = (self.op, self.key.clone());
         file.flush().await.map_err(|e| Error::io(op, &key, e))?;

@@ -1,5 +1,5 @@
 //! Where backups live: `s3://bucket/prefix` URLs, local directories, and Velero
-//! BackupStorageLocation objects as a source of settings.
+//! `BackupStorageLocation` objects as a source of settings.
 //!
 //! Precedence (flags > BSL): [`BackupStorageLocation::apply_to`] only fills options that are
 //! still unset, so the CLI applies its explicit flags first and the BSL afterwards.
@@ -46,11 +46,14 @@ impl Location {
                 return Err(invalid("missing bucket name"));
             }
             if bucket.contains('@') || bucket.contains(':') {
-                return Err(invalid("bucket name must not contain '@' or ':' (put credentials in a credentials file)"));
+                return Err(invalid(
+                    "bucket name must not contain '@' or ':' (put credentials in a credentials file)",
+                ));
             }
             let prefix = prefix.trim_matches('/');
             if !prefix.is_empty() {
-                crate::store::validate_prefix(prefix).map_err(|_| invalid("invalid prefix (empty, '.' or '..' segment)"))?;
+                crate::store::validate_prefix(prefix)
+                    .map_err(|_| invalid("invalid prefix (empty, '.' or '..' segment)"))?;
             }
             return Ok(Location::S3 {
                 bucket: bucket.to_owned(),
@@ -142,12 +145,14 @@ pub async fn open(location: &Location, options: &LocationOptions) -> Result<Arc<
                     let path = path.clone();
                     let profile = options.profile.clone();
                     Some(
-                        tokio::task::spawn_blocking(move || Credentials::from_shared_file(&path, profile.as_deref()))
-                            .await
-                            .map_err(|e| Error::Config {
-                                location: location.to_string(),
-                                reason: format!("credentials loader failed: {e}"),
-                            })??,
+                        tokio::task::spawn_blocking(move || {
+                            Credentials::from_shared_file(&path, profile.as_deref())
+                        })
+                        .await
+                        .map_err(|e| Error::Config {
+                            location: location.to_string(),
+                            reason: format!("credentials loader failed: {e}"),
+                        })??,
                     )
                 }
                 (None, None) => None,
@@ -251,7 +256,8 @@ impl BackupStorageLocation {
             reason,
         };
         for doc in serde_yaml_ng::Deserializer::from_str(text) {
-            let raw = RawBsl::deserialize(doc).map_err(|e| invalid(format!("not a BackupStorageLocation document: {e}")))?;
+            let raw = RawBsl::deserialize(doc)
+                .map_err(|e| invalid(format!("not a BackupStorageLocation document: {e}")))?;
             if raw.kind.as_deref() != Some("BackupStorageLocation") {
                 continue;
             }
@@ -336,7 +342,10 @@ impl BackupStorageLocation {
                 Some(v) if v == "true" => Ok(Some(true)),
                 Some(v) if v == "false" || v.is_empty() => Ok(Some(false)),
                 Some(v) => Err(Error::InvalidLocation {
-                    input: self.name.clone().unwrap_or_else(|| "BackupStorageLocation".into()),
+                    input: self
+                        .name
+                        .clone()
+                        .unwrap_or_else(|| "BackupStorageLocation".into()),
                     reason: format!("spec.config.{k} must be \"true\" or \"false\", not {v:?}"),
                 }),
             }
@@ -371,7 +380,12 @@ impl BackupStorageLocation {
         for k in self.config.keys() {
             if !matches!(
                 k.as_str(),
-                "region" | "s3Url" | "s3ForcePathStyle" | "insecureSkipTLSVerify" | "profile" | "checksumAlgorithm"
+                "region"
+                    | "s3Url"
+                    | "s3ForcePathStyle"
+                    | "insecureSkipTLSVerify"
+                    | "profile"
+                    | "checksumAlgorithm"
             ) {
                 tracing::debug!(key = %k, "ignoring BackupStorageLocation config key");
             }
@@ -448,7 +462,10 @@ spec:
                 prefix: "cluster-a".into()
             }
         );
-        assert_eq!(bsl.ca_cert.as_deref(), Some(&b"-----BEGIN CERTIFICATE-----\n"[..]));
+        assert_eq!(
+            bsl.ca_cert.as_deref(),
+            Some(&b"-----BEGIN CERTIFICATE-----\n"[..])
+        );
         let mut opts = LocationOptions {
             region: Some("from-flag".into()),
             ..LocationOptions::default()
@@ -464,7 +481,8 @@ spec:
 
     #[test]
     fn bsl_rejections() {
-        let e = BackupStorageLocation::from_yaml(&BSL.replace("provider: aws", "provider: gcp"), "x").unwrap_err();
+        let e = BackupStorageLocation::from_yaml(&BSL.replace("provider: aws", "provider: gcp"), "x")
+            .unwrap_err();
         assert!(e.to_string().contains("not supported"), "{e}");
         let e = BackupStorageLocation::from_yaml("kind: ConfigMap\n", "x").unwrap_err();
         assert!(e.to_string().contains("no document"), "{e}");

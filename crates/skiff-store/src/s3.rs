@@ -245,7 +245,12 @@ impl S3Store {
         }
     }
 
-    async fn list_pages(&self, op: Op, prefix: &str, delimiter: bool) -> Result<(Vec<ObjectMeta>, Vec<String>)> {
+    async fn list_pages(
+        &self,
+        op: Op,
+        prefix: &str,
+        delimiter: bool,
+    ) -> Result<(Vec<ObjectMeta>, Vec<String>)> {
         validate_prefix(prefix)?;
         let full_prefix = self.full_key(prefix);
         let full_prefix = if prefix.is_empty() && !self.prefix.is_empty() {
@@ -275,7 +280,9 @@ impl S3Store {
                 objects.push(ObjectMeta {
                     key: rel.to_owned(),
                     size: o.size().unwrap_or_default().max(0) as u64,
-                    last_modified: o.last_modified().and_then(|t| std::time::SystemTime::try_from(*t).ok()),
+                    last_modified: o
+                        .last_modified()
+                        .and_then(|t| std::time::SystemTime::try_from(*t).ok()),
                 });
             }
             for p in out.common_prefixes() {
@@ -323,7 +330,11 @@ impl S3Store {
                         code: err.code().map(ToOwned::to_owned),
                         status: None,
                         retryable: matches!(err.code(), Some("InternalError" | "SlowDown")),
-                        source: err.message().unwrap_or("DeleteObjects reported an error").to_owned().into(),
+                        source: err
+                            .message()
+                            .unwrap_or("DeleteObjects reported an error")
+                            .to_owned()
+                            .into(),
                     });
                 }
                 Ok(())
@@ -389,7 +400,16 @@ where
         (Some("InvalidRange"), _) | (_, Some(416)) => {
             return Error::InvalidRange { op, key, range: 0..0 };
         }
-        (Some("InvalidAccessKeyId" | "SignatureDoesNotMatch" | "AccessDenied" | "InvalidToken" | "ExpiredToken"), _)
+        (
+            Some(
+                "InvalidAccessKeyId"
+                | "SignatureDoesNotMatch"
+                | "AccessDenied"
+                | "InvalidToken"
+                | "ExpiredToken",
+            ),
+            _,
+        )
         | (_, Some(403)) => {
             return Error::AccessDenied {
                 op,
@@ -462,18 +482,14 @@ impl BackupStore for S3Store {
             .send()
             .await
             .map_err(|e| classify(Op::Get, key, e))?;
-        let data = out
-            .body
-            .collect()
-            .await
-            .map_err(|e| Error::Remote {
-                op: Op::Get,
-                key: key.to_owned(),
-                code: None,
-                status: None,
-                retryable: true,
-                source: Box::new(e),
-            })?;
+        let data = out.body.collect().await.map_err(|e| Error::Remote {
+            op: Op::Get,
+            key: key.to_owned(),
+            code: None,
+            status: None,
+            retryable: true,
+            source: Box::new(e),
+        })?;
         Ok(data.into_bytes())
     }
 
@@ -491,17 +507,18 @@ impl BackupStore for S3Store {
         let stream = futures::stream::try_unfold(out.body, |mut body| async move {
             Ok(body.try_next().await?.map(|chunk| (chunk, body)))
         });
-        let stream = futures::TryStreamExt::map_err(stream, move |e: aws_smithy_types::byte_stream::error::Error| {
-            Error::Remote {
-                op: Op::Get,
-                key: key.clone(),
-                code: None,
-                status: None,
-                retryable: true,
-                source: Box::new(e),
-            }
-            .into_io()
-        });
+        let stream =
+            futures::TryStreamExt::map_err(stream, move |e: aws_smithy_types::byte_stream::error::Error| {
+                Error::Remote {
+                    op: Op::Get,
+                    key: key.clone(),
+                    code: None,
+                    status: None,
+                    retryable: true,
+                    source: Box::new(e),
+                }
+                .into_io()
+            });
         Ok(Box::new(tokio_util::io::StreamReader::new(Box::pin(stream))))
     }
 
@@ -649,7 +666,13 @@ impl S3Sink {
             .map_err(|e| classify(Op::PutStream, &self.key, e))?;
         let id = out
             .upload_id()
-            .ok_or_else(|| remote(Op::PutStream, &self.key, "CreateMultipartUpload returned no upload id".into()))?
+            .ok_or_else(|| {
+                remote(
+                    Op::PutStream,
+                    &self.key,
+                    "CreateMultipartUpload returned no upload id".into(),
+                )
+            })?
             .to_owned();
         tracing::debug!(key = %self.key, "started multipart upload");
         self.upload_id = Some(id.clone());
@@ -732,7 +755,9 @@ impl S3Sink {
             if let Some(a) = self.store.checksum.algorithm() {
                 req = req.checksum_algorithm(a);
             }
-            req.send().await.map_err(|e| classify(Op::PutStream, &self.key, e))?;
+            req.send()
+                .await
+                .map_err(|e| classify(Op::PutStream, &self.key, e))?;
             return Ok(self.size);
         }
         if !self.buf.is_empty() {
@@ -743,7 +768,7 @@ impl S3Sink {
             self.collect_one().await?;
         }
         let mut parts = std::mem::take(&mut self.parts);
-        parts.sort_by_key(|p| p.part_number());
+        parts.sort_by_key(CompletedPart::part_number);
         let upload_id = self.upload_id.clone().unwrap_or_default();
         self.store
             .client
@@ -784,7 +809,9 @@ impl S3Sink {
 impl ObjectSink for S3Sink {
     async fn write(&mut self, chunk: Bytes) -> Result<()> {
         if self.closed {
-            return Err(Error::Aborted { key: self.key.clone() });
+            return Err(Error::Aborted {
+                key: self.key.clone(),
+            });
         }
         match self.write_inner(chunk).await {
             Ok(()) => Ok(()),
@@ -799,7 +826,9 @@ impl ObjectSink for S3Sink {
 
     async fn finish(mut self: Box<Self>) -> Result<u64> {
         if self.closed {
-            return Err(Error::Aborted { key: self.key.clone() });
+            return Err(Error::Aborted {
+                key: self.key.clone(),
+            });
         }
         match self.finish_inner().await {
             Ok(n) => {

@@ -28,7 +28,9 @@ use rustls::{DigitallySignedStruct, SignatureScheme};
 /// Builds the HTTP client for the S3 SDK.
 pub(crate) fn http_client(ca_bundle: Option<&[u8]>, insecure: bool) -> Result<SharedHttpClient, String> {
     if insecure {
-        tracing::warn!("TLS certificate verification is disabled for the object store (insecureSkipTLSVerify)");
+        tracing::warn!(
+            "TLS certificate verification is disabled for the object store (insecureSkipTLSVerify)"
+        );
         return insecure_client();
     }
     let mut trust = TrustStore::default();

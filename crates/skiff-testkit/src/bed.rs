@@ -4,7 +4,7 @@
 //! `scripts/provision-testbed.sh`), generates a CA, a serving certificate and a service-account
 //! key with the `openssl` CLI, writes a static token file (one `system:masters` admin, one ordinary
 //! user), starts the three processes on free loopback ports and waits until the apiserver answers
-//! `/readyz` and the controller-manager has created the `default` ServiceAccount.
+//! `/readyz` and the controller-manager has created the `default` `ServiceAccount`.
 //!
 //! Dropping the bed kills every process it started and removes its temporary directories, also
 //! while a test is panicking; the logs are then copied to a directory that is printed (see
@@ -13,7 +13,7 @@
 //!
 //! Architecture invariant: nothing here listens on or dials anything but 127.0.0.0/8. The service
 //! CIDR is inside loopback too, so admission webhooks and aggregated APIs dialled by the apiserver
-//! at a ClusterIP fail locally instead of leaving the machine.
+//! at a `ClusterIP` fail locally instead of leaving the machine.
 
 use std::fmt::Write as _;
 use std::io::{Read as _, Seek as _, SeekFrom};
@@ -222,7 +222,12 @@ impl Binaries {
     /// Finds the binaries, failing with the reason and the provisioning command when one is
     /// missing. Never falls back to anything else.
     pub fn locate() -> Result<Self> {
-        let dir = Self::default_dir();
+        Self::locate_in(&Self::default_dir())
+    }
+
+    /// Finds `kube-apiserver` and `kube-controller-manager` in `dir` (and etcd as
+    /// [`Binaries::locate`] does).
+    pub fn locate_in(dir: &Path) -> Result<Self> {
         let apiserver = dir.join("kube-apiserver");
         let controller_manager = dir.join("kube-controller-manager");
         for path in [&apiserver, &controller_manager] {
@@ -700,7 +705,8 @@ impl TestBed {
     }
 
     fn keep_logs(&self) -> Option<PathBuf> {
-        let base = std::env::var_os(ENV_LOG_DIR).map_or_else(|| std::env::temp_dir().join("skiff-bed-logs"), PathBuf::from);
+        let base = std::env::var_os(ENV_LOG_DIR)
+            .map_or_else(|| std::env::temp_dir().join("skiff-bed-logs"), PathBuf::from);
         let stamp = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis());
@@ -726,45 +732,48 @@ impl Drop for TestBed {
             let _ = proc.child.kill();
             let _ = proc.child.wait();
         }
-        if std::thread::panicking() {
-            if let Some(kept) = self.keep_logs() {
-                tracing::error!(bed = %self.name, logs = %kept.display(), "test panicked; bed logs kept");
-                // The test harness shows a failing test's stderr: say where the logs are.
-                #[allow(clippy::print_stderr)]
-                {
-                    eprintln!("skiff test bed `{}`: logs kept in {}", self.name, kept.display());
-                }
+        if std::thread::panicking()
+            && let Some(kept) = self.keep_logs()
+        {
+            tracing::error!(bed = %self.name, logs = %kept.display(), "test panicked; bed logs kept");
+            // The test harness shows a failing test's stderr: say where the logs are.
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("skiff test bed `{}`: logs kept in {}", self.name, kept.display());
             }
         }
         drop(self.etcd_dir.take());
     }
 }
 
-/// Builds a kube client from a kubeconfig file and context (`None`: its current context).
+/// Builds a kube client from a kubeconfig file and context (`None`: its current context), with
+/// kube's default retry of 429/503/504 on.
 pub async fn client_from_kubeconfig(path: &Path, context: Option<&str>) -> Result<kube::Client> {
     install_crypto_provider();
     let kubeconfig = Kubeconfig::read_from(path).map_err(|e| Error::Kubeconfig {
         path: path.to_path_buf(),
         source: Box::new(e),
     })?;
-    client_from(kubeconfig, context, path).await
+    client_from(kubeconfig, context, path, true).await
 }
 
 pub(crate) async fn client_from(
     kubeconfig: Kubeconfig,
     context: Option<&str>,
     path: &Path,
+    retry: bool,
 ) -> Result<kube::Client> {
     let options = KubeConfigOptions {
         context: context.map(str::to_owned),
         ..KubeConfigOptions::default()
     };
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+    let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
         .await
         .map_err(|e| Error::Kubeconfig {
             path: path.to_path_buf(),
             source: Box::new(e),
         })?;
+    config.default_retry = retry;
     kube::Client::try_from(config).map_err(|source| Error::Kube {
         what: "build a client".into(),
         source,
@@ -806,8 +815,8 @@ fn random_token() -> String {
 }
 
 fn write_private(path: &Path, contents: &str) -> Result<()> {
-    use std::os::unix::fs::OpenOptionsExt as _;
     use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
@@ -849,26 +858,70 @@ fn generate_pki(dir: &Path) -> Result<()> {
         (
             "ca",
             vec![
-                "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-                "-keyout", "ca.key", "-out", "ca.crt", "-days", "3650", "-subj", "/CN=skiff-testbed-ca",
-                "-addext", "basicConstraints=critical,CA:TRUE",
-                "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.crt",
+                "-days",
+                "3650",
+                "-subj",
+                "/CN=skiff-testbed-ca",
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign",
             ],
         ),
         (
             "serving certificate",
             vec![
-                "req", "-x509", "-CA", "ca.crt", "-CAkey", "ca.key", "-newkey", "ec", "-pkeyopt",
-                "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", "server.key", "-out", "server.crt",
-                "-days", "3650", "-subj", "/CN=kube-apiserver", "-addext", sans,
-                "-addext", "basicConstraints=critical,CA:FALSE",
-                "-addext", "extendedKeyUsage=serverAuth",
-                "-addext", "keyUsage=critical,digitalSignature,keyEncipherment",
+                "req",
+                "-x509",
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-keyout",
+                "server.key",
+                "-out",
+                "server.crt",
+                "-days",
+                "3650",
+                "-subj",
+                "/CN=kube-apiserver",
+                "-addext",
+                sans,
+                "-addext",
+                "basicConstraints=critical,CA:FALSE",
+                "-addext",
+                "extendedKeyUsage=serverAuth",
+                "-addext",
+                "keyUsage=critical,digitalSignature,keyEncipherment",
             ],
         ),
         (
             "service-account key",
-            vec!["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "sa.key"],
+            vec![
+                "ecparam",
+                "-name",
+                "prime256v1",
+                "-genkey",
+                "-noout",
+                "-out",
+                "sa.key",
+            ],
         ),
     ];
     for (step, args) in steps {

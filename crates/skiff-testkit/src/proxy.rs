@@ -227,13 +227,12 @@ impl FaultProxy {
                 roots.add(cert).map_err(Error::Tls)?;
             }
         }
-        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .map_err(Error::Tls)?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        let tls =
+            rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .map_err(Error::Tls)?
+                .with_root_certificates(roots)
+                .with_no_client_auth();
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
             .https_or_http()
@@ -335,15 +334,20 @@ impl FaultProxy {
             })
     }
 
-    /// An admin kube client whose requests go through this proxy to `bed`.
+    /// An admin kube client whose requests go through this proxy to `bed`. kube's built-in retry
+    /// of 429/503/504 is OFF, so callers see every injected fault.
     pub async fn client(&self, bed: &TestBed) -> Result<kube::Client> {
+        self.client_with_retry(bed, false).await
+    }
+
+    /// Like [`FaultProxy::client`], choosing whether kube's built-in retry is on.
+    pub async fn client_with_retry(&self, bed: &TestBed, retry: bool) -> Result<kube::Client> {
         let yaml = self.kubeconfig_yaml(bed);
-        let kubeconfig =
-            kube::config::Kubeconfig::from_yaml(&yaml).map_err(|e| Error::Kubeconfig {
-                path: "<fault proxy>".into(),
-                source: Box::new(e),
-            })?;
-        crate::bed::client_from(kubeconfig, None, Path::new("<fault proxy>")).await
+        let kubeconfig = kube::config::Kubeconfig::from_yaml(&yaml).map_err(|e| Error::Kubeconfig {
+            path: "<fault proxy>".into(),
+            source: Box::new(e),
+        })?;
+        crate::bed::client_from(kubeconfig, None, Path::new("<fault proxy>"), retry).await
     }
 }
 
@@ -380,7 +384,11 @@ async fn accept_loop(listener: TcpListener, state: Arc<State>) {
 fn decide(state: &State, path: &str) -> (Duration, Decision) {
     let mut guard = state.faults.lock().expect("faults lock");
     let (faults, counter) = &mut *guard;
-    if faults.path_prefix.as_deref().is_some_and(|p| !path.starts_with(p)) {
+    if faults
+        .path_prefix
+        .as_deref()
+        .is_some_and(|p| !path.starts_with(p))
+    {
         return (Duration::ZERO, Decision::Forward);
     }
     *counter += 1;
@@ -402,10 +410,7 @@ fn decide(state: &State, path: &str) -> (Duration, Decision) {
     (faults.latency, decision)
 }
 
-async fn handle(
-    state: Arc<State>,
-    mut req: Request<Incoming>,
-) -> Result<Response<ProxyBody>, Dropped> {
+async fn handle(state: Arc<State>, mut req: Request<Incoming>) -> Result<Response<ProxyBody>, Dropped> {
     let c = &state.counters;
     c.requests.fetch_add(1, Ordering::Relaxed);
     let (latency, decision) = decide(&state, req.uri().path());
@@ -443,14 +448,28 @@ async fn handle(
         return Ok(injected(state.flavor, 400));
     };
     *req.uri_mut() = uri;
-    for hop in ["connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade"] {
+    for hop in [
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "upgrade",
+    ] {
         req.headers_mut().remove(hop);
     }
     c.forwarded.fetch_add(1, Ordering::Relaxed);
     match state.client.request(req).await {
         Ok(resp) => {
             let (mut parts, body) = resp.into_parts();
-            for hop in ["connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade"] {
+            for hop in [
+                "connection",
+                "keep-alive",
+                "proxy-connection",
+                "te",
+                "trailer",
+                "upgrade",
+            ] {
                 parts.headers.remove(hop);
             }
             Ok(Response::from_parts(parts, body.boxed()))

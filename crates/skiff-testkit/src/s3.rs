@@ -1,5 +1,5 @@
 //! A real third-party S3 server on loopback: `s3s-fs` (objects as files under a root
-//! directory) served in-process by `s3s` over hyper, with SigV4 authentication so wrong
+//! directory) served in-process by `s3s` over hyper, with `SigV4` authentication so wrong
 //! credentials are rejected.
 //!
 //! The server runs on its own thread with its own tokio runtime, so it works from sync tests,
@@ -35,7 +35,7 @@ pub struct S3Server {
     access_key: String,
     secret_key: String,
     root: PathBuf,
-    _temp: Option<tempfile::TempDir>,
+    temp: Option<tempfile::TempDir>,
     shutdown: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -47,7 +47,7 @@ impl fmt::Debug for S3Server {
             .field("access_key", &self.access_key)
             .field("secret_key", &"** redacted **")
             .field("root", &self.root)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -61,7 +61,7 @@ impl S3Server {
             .context("create temp dir for the S3 server")?;
         let root = temp.path().to_owned();
         let mut server = Self::start_with(&root, 0, random_key(20), random_key(40))?;
-        server._temp = Some(temp);
+        server.temp = Some(temp);
         Ok(server)
     }
 
@@ -82,7 +82,8 @@ impl S3Server {
             .with_context(|| format!("bind 127.0.0.1:{port} for the S3 server"))?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
-        let fs = s3s_fs::FileSystem::new(&root).map_err(|e| anyhow::anyhow!("open s3s-fs root {}: {e:?}", root.display()))?;
+        let fs = s3s_fs::FileSystem::new(&root)
+            .map_err(|e| anyhow::anyhow!("open s3s-fs root {}: {e:?}", root.display()))?;
         let service = {
             let mut b = S3ServiceBuilder::new(fs);
             b.set_auth(SimpleAuth::from_single(access_key.clone(), secret_key.clone()));
@@ -147,7 +148,7 @@ impl S3Server {
             access_key,
             secret_key,
             root,
-            _temp: None,
+            temp: None,
             shutdown: Some(tx),
             thread: Some(thread),
         })
@@ -196,7 +197,9 @@ impl S3Server {
     pub fn create_bucket(&self, name: &str) -> Result<()> {
         if name.len() < 3
             || name.len() > 63
-            || !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         {
             bail!("invalid bucket name {name:?}");
         }
@@ -271,7 +274,11 @@ mod tests {
         let addr = s.addr();
         use std::io::{Read, Write};
         let mut c = std::net::TcpStream::connect(addr).unwrap();
-        write!(c, "GET /{b}?list-type=2 HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+        write!(
+            c,
+            "GET /{b}?list-type=2 HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
         let mut resp = String::new();
         c.read_to_string(&mut resp).unwrap();
         assert!(resp.starts_with("HTTP/1.1 403"), "{resp}");

@@ -4,7 +4,7 @@
 //! [`seed`] creates [`workload::generate`]'s objects through the API as raw JSON (nothing is
 //! round-tripped through typed structs), with bounded concurrency, in dependency waves: CRDs
 //! (then waits until they are `Established`), cluster-scoped objects and namespaces,
-//! ServiceAccounts, every other namespaced object, and admission webhooks last. Objects that
+//! `ServiceAccounts`, every other namespaced object, and admission webhooks last. Objects that
 //! already exist are counted, not failed, so seeding twice is harmless.
 //!
 //! [`raw_list_rate`] and [`raw_create_rate`] measure what the bed itself can do (paged LIST and
@@ -133,12 +133,10 @@ pub fn collection_path(index: usize, obj: &Value) -> Result<String> {
 
 /// The object path (collection path + `/name`) of a generated object.
 pub fn object_path(obj: &Value) -> Result<String> {
-    let name = obj["metadata"]["name"]
-        .as_str()
-        .ok_or_else(|| Error::BadObject {
-            index: 0,
-            reason: "object without metadata.name".into(),
-        })?;
+    let name = obj["metadata"]["name"].as_str().ok_or_else(|| Error::BadObject {
+        index: 0,
+        reason: "object without metadata.name".into(),
+    })?;
     Ok(format!("{}/{name}", collection_path(0, obj)?))
 }
 
@@ -176,13 +174,10 @@ async fn get_json(client: &kube::Client, path: &str) -> Result<Value> {
     let req = Request::get(path)
         .body(Vec::new())
         .map_err(|_| Error::BadUrl { url: path.into() })?;
-    client
-        .request::<Value>(req)
-        .await
-        .map_err(|source| Error::Kube {
-            what: format!("get {path}"),
-            source,
-        })
+    client.request::<Value>(req).await.map_err(|source| Error::Kube {
+        what: format!("get {path}"),
+        source,
+    })
 }
 
 /// Waits until the CRD `name` has the condition `Established=True`.
@@ -262,9 +257,7 @@ pub async fn raw_list_rate(client: &kube::Client, collections: &[String]) -> Res
 fn encode_query(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                char::from(b).to_string()
-            }
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => char::from(b).to_string(),
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -273,9 +266,9 @@ fn encode_query(s: &str) -> String {
 /// Kind created by [`raw_create_rate`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProbeKind {
-    /// ConfigMaps with one ~1 KiB value.
+    /// `ConfigMaps` with one ~1 KiB value.
     ConfigMap,
-    /// Opaque Secrets with one ~1 KiB value.
+    /// Opaque `Secrets` with one ~1 KiB value.
     Secret,
 }
 
@@ -290,12 +283,16 @@ pub async fn raw_create_rate(
 ) -> Result<Rate> {
     let ns = format!("skiff-probe-{:08x}", rand::random::<u32>());
     let ns_obj = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
-    post_json(client, "/api/v1/namespaces", serde_json::to_vec(&ns_obj).unwrap_or_default())
-        .await
-        .map_err(|source| Error::Kube {
-            what: format!("create namespace {ns}"),
-            source,
-        })?;
+    post_json(
+        client,
+        "/api/v1/namespaces",
+        serde_json::to_vec(&ns_obj).unwrap_or_default(),
+    )
+    .await
+    .map_err(|source| Error::Kube {
+        what: format!("create namespace {ns}"),
+        source,
+    })?;
     let payload = "x".repeat(1024);
     let (plural, template) = match kind {
         ProbeKind::ConfigMap => (
@@ -317,12 +314,10 @@ pub async fn raw_create_rate(
             let body = serde_json::to_vec(&obj).unwrap_or_default();
             let path = &path;
             async move {
-                post_json(client, path, body)
-                    .await
-                    .map_err(|source| Error::Kube {
-                        what: format!("create {plural} probe-{i:06}"),
-                        source,
-                    })
+                post_json(client, path, body).await.map_err(|source| Error::Kube {
+                    what: format!("create {plural} probe-{i:06}"),
+                    source,
+                })
             }
         })
         .buffer_unordered(concurrency.max(1))

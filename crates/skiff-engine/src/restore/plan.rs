@@ -1,0 +1,478 @@
+//! The planner: selection, version fit, actions, remapping, modifiers, waves.
+
+use super::actions::{self, ActionCtx};
+use super::order::{CRDS, Ordering, Stage, assign_waves};
+use super::select::{Filters, OwnerIndex, owner_refs, recreated_by};
+use super::{
+    BackupItem, ItemError, ItemKey, NamespacePlan, PlannedItem, RestoreOptions, RestorePlan, Result, SkipReason,
+    SkippedItem, TargetFacts, TargetRef, Wait, Wave, remap,
+};
+use crate::glob::{IncludesExcludes, has_wildcard};
+use serde_json::{Map, Value, json};
+use skiff_kube::{ApiResourceInfo, ApiSurface};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Plan a restore of `items` into a cluster with API `surface`. Pure and deterministic: the same
+/// inputs (in any order) give the same plan.
+pub fn plan(
+    items: &[BackupItem],
+    surface: &ApiSurface,
+    opts: &RestoreOptions,
+    facts: &TargetFacts,
+) -> Result<RestorePlan> {
+    remap::validate(&opts.namespace_mappings, &opts.storage_class_mappings, &opts.image_registry_mappings)?;
+    let filters = Filters::new(opts, surface)?;
+    let (ordering, mut warnings) = Ordering::new(&opts.resource_priorities, surface);
+    let mut skipped = Vec::new();
+    let mut errors = Vec::new();
+
+    // Deterministic order: Velero's resource order, then namespace, then name; duplicates out.
+    let mut sorted: Vec<&BackupItem> = items.iter().collect();
+    let sort_key = |i: &BackupItem| (ordering.position(&i.group_resource), i.group_resource.clone(), i.namespace.clone(), i.name.clone());
+    sorted.sort_by_cached_key(|i| sort_key(i));
+    let mut seen = BTreeSet::new();
+    sorted.retain(|i| {
+        let fresh = seen.insert(i.key());
+        if !fresh {
+            skipped.push(SkippedItem { key: i.key(), reason: SkipReason::Duplicate });
+        }
+        fresh
+    });
+    let by_key: BTreeMap<ItemKey, usize> = sorted.iter().enumerate().map(|(i, it)| (it.key(), i)).collect();
+
+    // Selection, then related items, then skip_owned.
+    let mut decision: Vec<Option<SkipReason>> = sorted.iter().map(|i| filters.primary(i).err()).collect();
+    let mut notes: BTreeMap<usize, String> = BTreeMap::new();
+    if filters.related_allowed() {
+        for i in 0..sorted.len() {
+            if decision[i].is_some() {
+                continue;
+            }
+            let it = sorted[i];
+            let o = &it.object;
+            let related = match it.group_resource.as_str() {
+                "persistentvolumeclaims" if o.pointer("/status/phase").and_then(Value::as_str) == Some("Bound") => o
+                    .pointer("/spec/volumeName")
+                    .and_then(Value::as_str)
+                    .map(|n| ("persistentvolumes", n)),
+                "pods" => o
+                    .pointer("/spec/priorityClassName")
+                    .and_then(Value::as_str)
+                    .map(|n| ("priorityclasses.scheduling.k8s.io", n)),
+                _ => None,
+            };
+            let Some((gr, name)) = related else { continue };
+            let key = ItemKey { group_resource: gr.into(), namespace: None, name: name.into() };
+            if let Some(&j) = by_key.get(&key)
+                && matches!(
+                    decision[j],
+                    Some(SkipReason::ClusterScoped | SkipReason::LabelSelector | SkipReason::NotNamed)
+                )
+                && filters.related(sorted[j]).is_ok()
+            {
+                decision[j] = None;
+                notes.insert(j, format!("restored as related item of {}", it.key()));
+            }
+        }
+    }
+    let index = OwnerIndex::new(&sorted);
+    if opts.skip_owned {
+        let selected: Vec<bool> = decision.iter().map(Option::is_none).collect();
+        for i in 0..sorted.len() {
+            if selected[i]
+                && let Some(owner) = recreated_by(&sorted, i, &index, &selected)
+            {
+                decision[i] = Some(SkipReason::OwnedByController { owner });
+            }
+        }
+    }
+
+    // Facts the actions need.
+    let target_ns = |ns: &str| opts.namespace_mappings.get(ns).cloned().unwrap_or_else(|| ns.to_string());
+    let selected = |gr: &'static str| {
+        sorted.iter().zip(&decision).filter(move |(i, d)| d.is_none() && i.group_resource == gr).map(|(i, _)| *i)
+    };
+    let mut service_accounts: BTreeSet<(String, String)> = BTreeSet::new();
+    for (ns, sas) in facts.service_accounts.iter().flatten() {
+        service_accounts.extend(sas.iter().map(|sa| (ns.clone(), sa.clone())));
+    }
+    for sa in selected("serviceaccounts") {
+        service_accounts.insert((target_ns(sa.namespace.as_deref().unwrap_or_default()), sa.name.clone()));
+    }
+    let storage_classes: Option<BTreeSet<String>> = facts
+        .storage_classes
+        .as_ref()
+        .map(|s| s.iter().cloned().chain(selected("storageclasses.storage.k8s.io").map(|i| i.name.clone())).collect());
+    let reprovisioned: BTreeSet<String> = selected("persistentvolumes")
+        .filter(|pv| pv.object.pointer("/spec/persistentVolumeReclaimPolicy").and_then(Value::as_str) == Some("Delete"))
+        .map(|pv| pv.name.clone())
+        .collect();
+    let mut crd_resources: BTreeMap<String, Vec<ApiResourceInfo>> = BTreeMap::new();
+    for crd in selected(CRDS) {
+        for info in crd_resource_infos(&crd.object) {
+            crd_resources.entry(info.group_resource()).or_default().push(info);
+        }
+    }
+    let status_filter = {
+        let resolve = |v: &[String]| -> Vec<String> {
+            v.iter().map(|n| if has_wildcard(n) { n.clone() } else { surface.resolve(n).unwrap_or_else(|| n.clone()) }).collect()
+        };
+        IncludesExcludes::new(
+            resolve(&opts.restore_status.included_resources),
+            resolve(&opts.restore_status.excluded_resources),
+        )
+    };
+
+    // Per-item pipeline.
+    let mut planned: Vec<(usize, PlannedItem)> = Vec::new();
+    for (i, item) in sorted.iter().enumerate() {
+        if let Some(reason) = decision[i].take() {
+            if item.group_resource != "namespaces" {
+                skipped.push(SkippedItem { key: item.key(), reason });
+            } else {
+                decision[i] = Some(reason);
+            }
+            continue;
+        }
+        if item.group_resource == "namespaces" {
+            continue;
+        }
+        let (info, mut obj, mut item_actions) = match fit_version(item, surface, &crd_resources) {
+            Ok(x) => x,
+            Err(reason) => {
+                skipped.push(SkippedItem { key: item.key(), reason });
+                continue;
+            }
+        };
+        if let Some(n) = notes.get(&i) {
+            item_actions.insert(0, n.clone());
+        }
+        let gr = item.group_resource.as_str();
+        let target_namespace = if info.namespaced { item.namespace.as_deref().map(target_ns) } else { None };
+        let status = actions::reset_metadata(&mut obj, &mut item_actions);
+        let ctx = ActionCtx {
+            namespace_mappings: &opts.namespace_mappings,
+            service_accounts: &service_accounts,
+            reprovisioned_pvs: &reprovisioned,
+            preserve_node_ports: opts.preserve_node_ports,
+            target_namespace: target_namespace.as_deref(),
+        };
+        if let Err(reason) = actions::run(gr, &mut obj, &ctx, &mut item_actions) {
+            skipped.push(SkippedItem { key: item.key(), reason });
+            continue;
+        }
+        let (sc_actions, used) = remap::map_storage_classes(gr, &mut obj, &opts.storage_class_mappings);
+        if let Some(missing) =
+            used.into_iter().find(|c| storage_classes.as_ref().is_some_and(|known| !known.contains(c)))
+        {
+            errors.push(ItemError {
+                key: item.key(),
+                namespace: target_namespace.clone(),
+                message: format!("error restoring {}: storage class {missing} does not exist in the target", item.key()),
+            });
+            skipped.push(SkippedItem { key: item.key(), reason: SkipReason::StorageClassMissing { storage_class: missing } });
+            continue;
+        }
+        item_actions.extend(sc_actions);
+        item_actions.extend(remap::map_images(gr, &mut obj, &opts.image_registry_mappings));
+        if let Some(m) = &opts.resource_modifiers {
+            for message in m.apply(gr, item.namespace.as_deref(), &mut obj, &mut item_actions) {
+                errors.push(ItemError { key: item.key(), namespace: target_namespace.clone(), message });
+            }
+        }
+        if let (Some(ns), Some(md)) = (&target_namespace, obj.get_mut("metadata").and_then(Value::as_object_mut)) {
+            if item.namespace.as_ref() != Some(ns) {
+                item_actions.push(format!("namespace {} -> {ns}", item.namespace.as_deref().unwrap_or_default()));
+            }
+            md.insert("namespace".into(), Value::String(ns.clone()));
+        }
+        actions::add_restore_labels(&mut obj, &opts.backup_name, &opts.restore_name);
+        let status = status.filter(|_| {
+            match obj.pointer("/metadata/annotations/velero.io~1restore-status").and_then(Value::as_str) {
+                Some("true") => true,
+                Some("false") => false,
+                _ => status_filter.explicitly_includes(gr) && !status_filter.explicitly_excludes(gr),
+            }
+        });
+        if status.is_some() {
+            item_actions.push("status restored after create".into());
+        }
+        let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or(&item.name).to_string();
+        let wait = (gr == CRDS).then(|| Wait::CrdEstablished(name.clone()));
+        planned.push((
+            i,
+            PlannedItem {
+                source: item.key(),
+                target: target_ref(&info, target_namespace, name),
+                object: obj,
+                status,
+                actions: item_actions,
+                wait,
+            },
+        ));
+    }
+
+    // Namespaces: every target namespace of planned items, plus selected Namespace objects.
+    let ns_objects: BTreeMap<&str, usize> = sorted
+        .iter()
+        .enumerate()
+        .filter(|(_, i)| i.group_resource == "namespaces")
+        .map(|(j, i)| (i.name.as_str(), j))
+        .collect();
+    let mut needed: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (_, p) in &planned {
+        if let (Some(t), Some(orig)) = (&p.target.namespace, &p.source.namespace) {
+            needed.entry(t.clone()).or_default().insert(orig.clone());
+        }
+    }
+    for (name, &j) in &ns_objects {
+        if decision[j].is_none() {
+            needed.entry(target_ns(name)).or_default().insert((*name).to_string());
+        }
+    }
+    for (name, &j) in &ns_objects {
+        if let Some(reason) = decision[j].take()
+            && !needed.values().any(|o| o.contains(*name))
+        {
+            skipped.push(SkippedItem { key: sorted[j].key(), reason });
+        }
+    }
+    let mut namespaces_to_create = Vec::new();
+    let ns_info = ApiResourceInfo {
+        group: String::new(),
+        version: "v1".into(),
+        resource: "namespaces".into(),
+        kind: "Namespace".into(),
+        singular: "namespace".into(),
+        namespaced: false,
+        verbs: vec![],
+        short_names: vec![],
+        preferred: true,
+    };
+    for (target, originals) in needed {
+        let original: Vec<String> = originals.into_iter().collect();
+        if original.len() > 1 {
+            warnings.push(format!("namespaces {} are all restored into {target}", original.join(", ")));
+        }
+        let from = original.iter().find_map(|o| ns_objects.get(o.as_str()).map(|&j| sorted[j]));
+        let field = |k: &str| -> BTreeMap<String, Value> {
+            from.and_then(|n| n.object.pointer(&format!("/metadata/{k}"))).and_then(Value::as_object).map(|m| m.clone().into_iter().collect()).unwrap_or_default()
+        };
+        let (labels, annotations) = (field("labels"), field("annotations"));
+        let spec = from.and_then(|n| n.object.get("spec")).cloned();
+        let mut md = Map::new();
+        md.insert("name".into(), json!(target));
+        if !labels.is_empty() {
+            md.insert("labels".into(), json!(labels));
+        }
+        if !annotations.is_empty() {
+            md.insert("annotations".into(), json!(annotations));
+        }
+        let mut object = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": md});
+        if let Some(s) = &spec {
+            object["spec"] = s.clone();
+        }
+        let mut ns_actions = vec![if from.is_some() {
+            "created when missing from the backup's Namespace (labels, annotations, spec kept)".to_string()
+        } else {
+            "created when missing as a bare Namespace (not in the backup)".to_string()
+        }];
+        if original.iter().any(|o| *o != target) {
+            ns_actions.push(format!("namespace {} -> {target}", original.join(", ")));
+        }
+        namespaces_to_create.push(NamespacePlan {
+            name: target.clone(),
+            original: original.clone(),
+            from_backup: from.is_some(),
+            labels,
+            annotations,
+            spec,
+        });
+        let source = ItemKey { group_resource: "namespaces".into(), namespace: None, name: original[0].clone() };
+        let idx = by_key.get(&source).copied().unwrap_or(usize::MAX);
+        planned.push((
+            idx,
+            PlannedItem {
+                source,
+                target: target_ref(&ns_info, None, target.clone()),
+                object,
+                status: None,
+                actions: ns_actions,
+                wait: Some(Wait::NamespaceReady(target)),
+            },
+        ));
+    }
+
+    // Waves.
+    let planned_of: BTreeMap<usize, usize> =
+        planned.iter().enumerate().filter(|(_, (b, _))| *b != usize::MAX).map(|(p, (b, _))| (*b, p)).collect();
+    let stages: Vec<Stage> = planned.iter().map(|(_, p)| ordering.stage(&p.source.group_resource)).collect();
+    let deps: Vec<Vec<usize>> = planned
+        .iter()
+        .map(|(b, p)| {
+            if p.source.group_resource == "namespaces" {
+                return vec![];
+            }
+            let item = sorted[*b];
+            owner_refs(&item.object)
+                .filter_map(|r| index.resolve(item, r))
+                .filter_map(|o| planned_of.get(&o).copied())
+                .collect()
+        })
+        .collect();
+    let (assigned, cyclic) = assign_waves(&stages, &deps);
+    for c in cyclic {
+        warnings.push(format!("ownerReferences of {} form a cycle; ordered without them", planned[c].1.source));
+    }
+    let mut waves: BTreeMap<usize, Wave> = BTreeMap::new();
+    for ((_, item), (w, name)) in planned.into_iter().zip(assigned) {
+        waves.entry(w).or_insert_with(|| Wave { index: w, name, items: vec![] }).items.push(item);
+    }
+    let mut waves: Vec<Wave> = waves.into_values().collect();
+    for (n, w) in waves.iter_mut().enumerate() {
+        w.index = n;
+        w.items.sort_by_cached_key(|p| {
+            (
+                ordering.position(&p.source.group_resource),
+                p.source.group_resource.clone(),
+                p.target.namespace.clone(),
+                p.target.name.clone(),
+            )
+        });
+    }
+    skipped.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(RestorePlan {
+        restore_name: opts.restore_name.clone(),
+        backup_name: opts.backup_name.clone(),
+        existing_resource_policy: opts.existing_resource_policy,
+        namespaces_to_create,
+        waves,
+        skipped,
+        warnings,
+        errors,
+    })
+}
+
+fn target_ref(info: &ApiResourceInfo, namespace: Option<String>, name: String) -> TargetRef {
+    TargetRef {
+        api_version: info.api_version(),
+        kind: info.kind.clone(),
+        group: info.group.clone(),
+        version: info.version.clone(),
+        resource: info.resource.clone(),
+        namespaced: info.namespaced,
+        namespace,
+        name,
+    }
+}
+
+/// Pick the version to restore (API-group-version fallback): the item's own version when the
+/// target serves it; otherwise another version the backup holds, the target's preferred first.
+fn fit_version(
+    item: &BackupItem,
+    surface: &ApiSurface,
+    crd_resources: &BTreeMap<String, Vec<ApiResourceInfo>>,
+) -> Result<(ApiResourceInfo, Value, Vec<String>), SkipReason> {
+    let gr = &item.group_resource;
+    let mut served: Vec<ApiResourceInfo> = surface.versions_of(gr).cloned().collect();
+    if served.is_empty() {
+        served = crd_resources.get(gr).cloned().unwrap_or_default();
+    }
+    if served.is_empty() {
+        return Err(SkipReason::NotServed { detail: gr.clone() });
+    }
+    if let Some(info) = served.iter().find(|r| r.api_version() == item.api_version) {
+        let mut obj = item.object.clone();
+        obj["apiVersion"] = json!(item.api_version);
+        if obj.get("kind").is_none() {
+            obj["kind"] = json!(info.kind);
+        }
+        return Ok((info.clone(), obj, vec![]));
+    }
+    served.sort_by_key(|r| !r.preferred);
+    for info in &served {
+        if let Some((v, o)) = item.alt_versions.iter().find(|(v, _)| *v == info.api_version()) {
+            let action = format!("api version {} not served by the target; using the backup's {v} copy", item.api_version);
+            return Ok((info.clone(), o.clone(), vec![action]));
+        }
+    }
+    let offered: Vec<String> = served.iter().map(ApiResourceInfo::api_version).collect();
+    Err(SkipReason::NotServed {
+        detail: format!(
+            "{gr} at {} (it serves {}) and the backup holds no other version",
+            item.api_version,
+            offered.join(", ")
+        ),
+    })
+}
+
+/// Kubernetes version priority: GA > beta > alpha, higher numbers first, others last.
+fn version_priority(v: &str) -> (u8, u64, u8, u64) {
+    let Some(rest) = v.strip_prefix('v') else { return (0, 0, 0, 0) };
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    let Ok(major) = digits.parse::<u64>() else { return (0, 0, 0, 0) };
+    let tail = &rest[digits.len()..];
+    let (tier, minor) = if tail.is_empty() {
+        (3, 0)
+    } else if let Some(m) = tail.strip_prefix("beta") {
+        (2, m.parse().unwrap_or(0))
+    } else if let Some(m) = tail.strip_prefix("alpha") {
+        (1, m.parse().unwrap_or(0))
+    } else {
+        return (0, 0, 0, 0);
+    };
+    (1, major, tier, minor)
+}
+
+/// The resources a CRD of the backup will serve once restored.
+fn crd_resource_infos(crd: &Value) -> Vec<ApiResourceInfo> {
+    let s = |p: &str| crd.pointer(p).and_then(Value::as_str).unwrap_or_default().to_string();
+    let (group, plural, kind, singular) = (s("/spec/group"), s("/spec/names/plural"), s("/spec/names/kind"), s("/spec/names/singular"));
+    if group.is_empty() || plural.is_empty() {
+        return vec![];
+    }
+    let namespaced = s("/spec/scope") != "Cluster";
+    let mut versions: Vec<String> = crd
+        .pointer("/spec/versions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|v| v.get("served").and_then(Value::as_bool).unwrap_or(true))
+        .filter_map(|v| v.get("name").and_then(Value::as_str).map(str::to_string))
+        .collect();
+    if versions.is_empty() && !s("/spec/version").is_empty() {
+        versions.push(s("/spec/version"));
+    }
+    let preferred = versions.iter().max_by_key(|v| (version_priority(v), std::cmp::Reverse((*v).clone()))).cloned();
+    let short_names: Vec<String> = crd
+        .pointer("/spec/names/shortNames")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+        .unwrap_or_default();
+    versions
+        .into_iter()
+        .map(|version| ApiResourceInfo {
+            preferred: Some(&version) == preferred.as_ref(),
+            group: group.clone(),
+            version,
+            resource: plural.clone(),
+            kind: kind.clone(),
+            singular: singular.clone(),
+            namespaced,
+            verbs: vec!["create".into(), "get".into(), "list".into(), "patch".into(), "update".into()],
+            short_names: short_names.clone(),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_priorities() {
+        let mut v = vec!["v1alpha1", "v2", "v1beta2", "v1", "foo", "v1beta1"];
+        v.sort_by_key(|x| std::cmp::Reverse(version_priority(x)));
+        assert_eq!(v, ["v2", "v1", "v1beta2", "v1beta1", "v1alpha1", "foo"]);
+    }
+}

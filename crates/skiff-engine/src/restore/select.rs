@@ -1,0 +1,345 @@
+//! Selection: which backup items a restore considers (§5.1, §5.3), and `skip_owned`.
+
+use super::{BackupItem, ItemKey, PlanError, RestoreOptions, Result, SkipReason};
+use crate::glob::{IncludesExcludes, has_wildcard, validate_namespace_pattern};
+use crate::labels::{LabelSelector, object_labels};
+use serde_json::Value;
+use skiff_kube::ApiSurface;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Appended to every restore's resource excludes (§5.1).
+pub(crate) const ALWAYS_EXCLUDED: &[&str] = &[
+    "nodes",
+    "events",
+    "events.events.k8s.io",
+    "backups.velero.io",
+    "restores.velero.io",
+    "resticrepositories.velero.io",
+    "csinodes.storage.k8s.io",
+    "volumeattachments.storage.k8s.io",
+    "backuprepositories.velero.io",
+];
+
+/// Restored even when filters or selectors would exclude them (§5.1).
+pub(crate) const MUST_HAVE: &[&str] = &["datauploads.velero.io", "volumesnapshotcontents.snapshot.storage.k8s.io"];
+
+/// The restore's filters, resolved against the target's discovery.
+pub(crate) struct Filters {
+    resources: IncludesExcludes,
+    pub namespaces: IncludesExcludes,
+    cluster: Option<bool>,
+    selectors: Vec<LabelSelector>,
+    names: Option<BTreeSet<ItemKey>>,
+}
+
+impl Filters {
+    pub fn new(opts: &RestoreOptions, surface: &ApiSurface) -> Result<Self> {
+        let resolve = |names: &[String]| -> Vec<String> {
+            names
+                .iter()
+                .map(|n| {
+                    if has_wildcard(n) { n.clone() } else { surface.resolve(n).unwrap_or_else(|| n.to_ascii_lowercase()) }
+                })
+                .collect()
+        };
+        if opts.exclude_resources.iter().any(|e| e == "*") {
+            return Err(PlanError::InvalidFilter {
+                field: "exclude-resources",
+                reason: "\"*\" is not allowed in excludes".into(),
+            });
+        }
+        if opts.exclude_namespaces.iter().any(|e| e == "*") {
+            return Err(PlanError::InvalidFilter {
+                field: "exclude-namespaces",
+                reason: "\"*\" is not allowed in excludes".into(),
+            });
+        }
+        for p in opts.include_namespaces.iter().chain(&opts.exclude_namespaces) {
+            validate_namespace_pattern(p)
+                .map_err(|reason| PlanError::InvalidFilter { field: "namespaces", reason })?;
+        }
+        let includes = resolve(&opts.include_resources);
+        if let Some(bad) = includes.iter().find(|i| ALWAYS_EXCLUDED.contains(&i.as_str())) {
+            return Err(PlanError::InvalidFilter {
+                field: "include-resources",
+                reason: format!("{bad} is never restored"),
+            });
+        }
+        let mut excludes = resolve(&opts.exclude_resources);
+        excludes.extend(ALWAYS_EXCLUDED.iter().map(|s| (*s).to_string()));
+        if opts.label_selector.is_some() && !opts.or_label_selectors.is_empty() {
+            return Err(PlanError::InvalidFilter {
+                field: "selector",
+                reason: "a label selector and or-selectors cannot be combined".into(),
+            });
+        }
+        let mut selectors = Vec::new();
+        for s in opts.label_selector.iter().chain(&opts.or_label_selectors) {
+            let sel = LabelSelector::parse(s)
+                .map_err(|reason| PlanError::InvalidSelector { selector: s.clone(), reason })?;
+            selectors.push(sel);
+        }
+        let names = if opts.include_names.is_empty() {
+            None
+        } else {
+            let mut set = BTreeSet::new();
+            for entry in &opts.include_names {
+                let parts: Vec<&str> = entry.split('/').collect();
+                if parts.iter().any(|p| p.is_empty()) {
+                    return Err(PlanError::InvalidIncludeName { entry: entry.clone() });
+                }
+                let gr = |r: &str| surface.resolve(r).unwrap_or_else(|| r.to_ascii_lowercase());
+                let key = match parts[..] {
+                    [r, n] => ItemKey { group_resource: gr(r), namespace: None, name: n.into() },
+                    [r, ns, n] => ItemKey { group_resource: gr(r), namespace: Some(ns.into()), name: n.into() },
+                    _ => return Err(PlanError::InvalidIncludeName { entry: entry.clone() }),
+                };
+                set.insert(key);
+            }
+            Some(set)
+        };
+        Ok(Self {
+            resources: IncludesExcludes::new(includes, excludes),
+            namespaces: IncludesExcludes::new(opts.include_namespaces.clone(), opts.exclude_namespaces.clone()),
+            cluster: opts.include_cluster_resources,
+            selectors,
+            names,
+        })
+    }
+
+    /// Whether cluster-scoped items are selected directly.
+    pub fn cluster_selected(&self) -> bool {
+        self.cluster.unwrap_or_else(|| self.namespaces.includes_everything())
+    }
+
+    /// Whether a related cluster-scoped item (PV of a PVC, PriorityClass of a pod) may be pulled in.
+    pub fn related_allowed(&self) -> bool {
+        self.cluster != Some(false)
+    }
+
+    /// Checks of an item selected on its own, in Velero's order; the first failure is the reason.
+    pub fn primary(&self, item: &BackupItem) -> Result<(), SkipReason> {
+        let gr = item.group_resource.as_str();
+        if ALWAYS_EXCLUDED.contains(&gr) {
+            return Err(SkipReason::AlwaysExcluded);
+        }
+        if MUST_HAVE.contains(&gr) {
+            return item_rules(item);
+        }
+        if !self.resources.should_include(gr) {
+            return Err(SkipReason::ResourceFilter);
+        }
+        let ns_checked = if gr == "namespaces" { Some(&item.name) } else { item.namespace.as_ref() };
+        if let Some(ns) = ns_checked
+            && !self.namespaces.should_include(ns)
+        {
+            return Err(SkipReason::NamespaceFilter);
+        }
+        if item.namespace.is_none() && !self.cluster_selected() {
+            return Err(SkipReason::ClusterScoped);
+        }
+        if let Some(names) = &self.names
+            && !names.contains(&item.key())
+        {
+            return Err(SkipReason::NotNamed);
+        }
+        if !self.selectors.is_empty() {
+            let labels = object_labels(&item.object);
+            if !self.selectors.iter().any(|s| s.matches(&labels)) {
+                return Err(SkipReason::LabelSelector);
+            }
+        }
+        item_rules(item)
+    }
+
+    /// Checks of a related item (no namespace, cluster-scope, name or label checks).
+    pub fn related(&self, item: &BackupItem) -> Result<(), SkipReason> {
+        let gr = item.group_resource.as_str();
+        if ALWAYS_EXCLUDED.contains(&gr) {
+            return Err(SkipReason::AlwaysExcluded);
+        }
+        if !self.resources.should_include(gr) && !MUST_HAVE.contains(&gr) {
+            return Err(SkipReason::ResourceFilter);
+        }
+        item_rules(item)
+    }
+}
+
+/// Per-item skips that do not depend on options (§5.1).
+pub(crate) fn item_rules(item: &BackupItem) -> Result<(), SkipReason> {
+    let o = &item.object;
+    match item.group_resource.as_str() {
+        "pods" => {
+            if o.pointer("/metadata/annotations/kubernetes.io~1config.mirror").is_some() {
+                return Err(SkipReason::MirrorPod);
+            }
+            if let Some(phase @ ("Succeeded" | "Failed")) = o.pointer("/status/phase").and_then(Value::as_str) {
+                return Err(SkipReason::CompletedPod { phase: phase.into() });
+            }
+        }
+        "jobs.batch" => {
+            if o.pointer("/status/completionTime").is_some_and(|v| !v.is_null() && v != "") {
+                return Err(SkipReason::CompletedJob);
+            }
+        }
+        "apiservices.apiregistration.k8s.io" => {
+            if o.pointer("/metadata/labels/kube-aggregator.kubernetes.io~1automanaged").is_some() {
+                return Err(SkipReason::AutomanagedApiService);
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Owner kinds whose controller recreates a dependent of the given resource.
+fn recreating_owner_kinds(gr: &str) -> &'static [&'static str] {
+    match gr {
+        "pods" => &["ReplicaSet", "StatefulSet", "DaemonSet", "Job", "ReplicationController"],
+        "replicasets.apps" => &["Deployment"],
+        "jobs.batch" => &["CronJob"],
+        "endpointslices.discovery.k8s.io" => &["Service"],
+        "controllerrevisions.apps" => &["StatefulSet", "DaemonSet"],
+        _ => &[],
+    }
+}
+
+/// An ownerReference resolved against the backup.
+pub(crate) fn owner_refs(o: &Value) -> impl Iterator<Item = &Value> {
+    o.pointer("/metadata/ownerReferences").and_then(Value::as_array).into_iter().flatten()
+}
+
+/// Index of backup items by uid and by (kind, namespace, name), for ownerReference lookup.
+pub(crate) struct OwnerIndex {
+    by_uid: BTreeMap<String, usize>,
+    by_kind_name: BTreeMap<(String, Option<String>, String), usize>,
+}
+
+impl OwnerIndex {
+    pub fn new(items: &[&BackupItem]) -> Self {
+        let mut by_uid = BTreeMap::new();
+        let mut by_kind_name = BTreeMap::new();
+        for (i, it) in items.iter().enumerate() {
+            if let Some(uid) = it.object.pointer("/metadata/uid").and_then(Value::as_str) {
+                by_uid.entry(uid.to_string()).or_insert(i);
+            }
+            if let Some(kind) = it.object.get("kind").and_then(Value::as_str) {
+                by_kind_name.entry((kind.to_string(), it.namespace.clone(), it.name.clone())).or_insert(i);
+            }
+        }
+        Self { by_uid, by_kind_name }
+    }
+
+    /// The backup item an ownerReference of `item` points to (owners live in the same namespace,
+    /// or are cluster-scoped).
+    pub fn resolve(&self, item: &BackupItem, r: &Value) -> Option<usize> {
+        if let Some(i) = r.get("uid").and_then(Value::as_str).and_then(|u| self.by_uid.get(u)) {
+            return Some(*i);
+        }
+        let kind = r.get("kind").and_then(Value::as_str)?.to_string();
+        let name = r.get("name").and_then(Value::as_str)?.to_string();
+        self.by_kind_name
+            .get(&(kind.clone(), item.namespace.clone(), name.clone()))
+            .or_else(|| self.by_kind_name.get(&(kind, None, name)))
+            .copied()
+    }
+}
+
+/// `skip_owned`: the restored controller that recreates `items[i]`, as `resource/name`.
+/// `selected[j]` says whether item `j` is restored (before `skip_owned` is applied: an owner
+/// that is itself skipped as owned is recreated too, so its dependents still are).
+pub(crate) fn recreated_by(items: &[&BackupItem], i: usize, index: &OwnerIndex, selected: &[bool]) -> Option<String> {
+    let item = items[i];
+    let kinds = recreating_owner_kinds(&item.group_resource);
+    for r in owner_refs(&item.object) {
+        if r.get("controller").and_then(Value::as_bool) != Some(true) {
+            continue;
+        }
+        let kind = r.get("kind").and_then(Value::as_str).unwrap_or_default();
+        if !kinds.contains(&kind) {
+            continue;
+        }
+        if let Some(j) = index.resolve(item, r)
+            && selected[j]
+        {
+            return Some(format!("{}/{}", items[j].group_resource, items[j].name));
+        }
+    }
+    // Endpoints of a Service with a selector are written by the endpoints controller.
+    if item.group_resource == "endpoints" {
+        let svc = items.iter().enumerate().find(|(j, s)| {
+            selected[*j] && s.group_resource == "services" && s.namespace == item.namespace && s.name == item.name
+        });
+        if let Some((_, s)) = svc
+            && s.object.pointer("/spec/selector").and_then(Value::as_object).is_some_and(|m| !m.is_empty())
+        {
+            return Some(format!("services/{}", s.name));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn item(gr: &str, ns: Option<&str>, name: &str, object: Value) -> BackupItem {
+        BackupItem {
+            group_resource: gr.into(),
+            namespace: ns.map(Into::into),
+            name: name.into(),
+            api_version: "v1".into(),
+            object,
+            alt_versions: vec![],
+        }
+    }
+
+    #[test]
+    fn filters_in_velero_order() {
+        let opts = RestoreOptions {
+            include_namespaces: vec!["app*".into()],
+            label_selector: Some("tier in (web),!legacy".into()),
+            ..Default::default()
+        };
+        let f = Filters::new(&opts, &ApiSurface::default()).unwrap();
+        let web = json!({"metadata": {"labels": {"tier": "web"}}});
+        assert_eq!(f.primary(&item("pods", Some("app1"), "a", web.clone())), Ok(()));
+        assert_eq!(f.primary(&item("pods", Some("db"), "a", web.clone())), Err(SkipReason::NamespaceFilter));
+        assert_eq!(f.primary(&item("persistentvolumes", None, "pv", web.clone())), Err(SkipReason::ClusterScoped));
+        assert_eq!(f.primary(&item("events", Some("app1"), "e", web.clone())), Err(SkipReason::AlwaysExcluded));
+        let legacy = json!({"metadata": {"labels": {"tier": "web", "legacy": ""}}});
+        assert_eq!(f.primary(&item("pods", Some("app1"), "a", legacy)), Err(SkipReason::LabelSelector));
+        // Must-have bypasses filters; related items bypass cluster scope and labels.
+        let vsc = item("volumesnapshotcontents.snapshot.storage.k8s.io", None, "c", json!({}));
+        assert_eq!(f.primary(&vsc), Ok(()));
+        assert_eq!(f.related(&item("persistentvolumes", None, "pv", json!({}))), Ok(()));
+    }
+
+    #[test]
+    fn per_item_rules() {
+        let mirror = json!({"metadata": {"annotations": {"kubernetes.io/config.mirror": "x"}}});
+        assert_eq!(item_rules(&item("pods", Some("a"), "p", mirror)), Err(SkipReason::MirrorPod));
+        let done = json!({"status": {"phase": "Succeeded"}});
+        assert_eq!(
+            item_rules(&item("pods", Some("a"), "p", done)),
+            Err(SkipReason::CompletedPod { phase: "Succeeded".into() })
+        );
+        let job = json!({"status": {"completionTime": "2024-01-01T00:00:00Z"}});
+        assert_eq!(item_rules(&item("jobs.batch", Some("a"), "j", job)), Err(SkipReason::CompletedJob));
+        let api = json!({"metadata": {"labels": {"kube-aggregator.kubernetes.io/automanaged": "onstart"}}});
+        assert_eq!(
+            item_rules(&item("apiservices.apiregistration.k8s.io", None, "v1.apps", api)),
+            Err(SkipReason::AutomanagedApiService)
+        );
+    }
+
+    #[test]
+    fn invalid_filters() {
+        let bad = |opts: RestoreOptions| Filters::new(&opts, &ApiSurface::default()).err().unwrap().to_string();
+        assert!(bad(RestoreOptions { exclude_namespaces: vec!["*".into()], ..Default::default() }).contains('*'));
+        assert!(bad(RestoreOptions { include_resources: vec!["nodes".into()], ..Default::default() }).contains("nodes"));
+        assert!(bad(RestoreOptions { include_names: vec!["pods/a/b/c".into()], ..Default::default() }).contains("pods/a/b/c"));
+        assert!(bad(RestoreOptions { label_selector: Some("a in (b".into()), ..Default::default() }).contains("a in (b"));
+    }
+}
