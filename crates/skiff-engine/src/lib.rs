@@ -11,6 +11,7 @@ pub mod glob;
 pub mod labels;
 pub mod offline;
 pub mod restore;
+pub mod restore_run;
 pub mod progress;
 
 pub use error::{Error, Result};

@@ -339,7 +339,7 @@ fn links_devices_fifos_are_refused() {
         });
         match read_all(&gz) {
             Err(Error::UnsupportedEntryType { entry, .. }) => {
-                assert_eq!(entry, "resources/pods/cluster/x.json")
+                assert_eq!(entry, "resources/pods/cluster/x.json");
             }
             other => panic!("{kind:?}: {other:?}"),
         }

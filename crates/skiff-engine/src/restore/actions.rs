@@ -17,7 +17,7 @@ pub fn shorten_label_value(value: &str) -> String {
         return value.to_string();
     }
     let digest = Sha256::digest(value.as_bytes());
-    let hex: String = digest.iter().take(3).map(|b| format!("{b:02x}")).collect();
+    let hex = format!("{:02x}{:02x}{:02x}", digest[0], digest[1], digest[2]);
     let mut cut = 57;
     while !value.is_char_boundary(cut) {
         cut -= 1;
@@ -72,7 +72,9 @@ pub(crate) struct ActionCtx<'a> {
 }
 
 fn remove_keys(map: Option<&mut Value>, keys: &[&str], what: &str, actions: &mut Vec<String>) {
-    let Some(m) = map.and_then(Value::as_object_mut) else { return };
+    let Some(m) = map.and_then(Value::as_object_mut) else {
+        return;
+    };
     for k in keys {
         if m.remove(*k).is_some() {
             actions.push(format!("removed {what} {k}"));
@@ -81,12 +83,22 @@ fn remove_keys(map: Option<&mut Value>, keys: &[&str], what: &str, actions: &mut
 }
 
 /// Run the actions that apply to `gr`. `Err` = do not restore the item.
-pub(crate) fn run(gr: &str, obj: &mut Value, ctx: &ActionCtx<'_>, actions: &mut Vec<String>) -> Result<(), SkipReason> {
+pub(crate) fn run(
+    gr: &str,
+    obj: &mut Value,
+    ctx: &ActionCtx<'_>,
+    actions: &mut Vec<String>,
+) -> Result<(), SkipReason> {
     match gr {
         "jobs.batch" => {
             for ptr in ["/spec/selector/matchLabels", "/spec/template/metadata/labels"] {
                 let what = format!("label in {}", ptr.trim_start_matches('/').replace('/', "."));
-                remove_keys(obj.pointer_mut(ptr), &["controller-uid", "batch.kubernetes.io/controller-uid"], &what, actions);
+                remove_keys(
+                    obj.pointer_mut(ptr),
+                    &["controller-uid", "batch.kubernetes.io/controller-uid"],
+                    &what,
+                    actions,
+                );
             }
         }
         "pods" => pod(obj, actions),
@@ -95,37 +107,51 @@ pub(crate) fn run(gr: &str, obj: &mut Value, ctx: &ActionCtx<'_>, actions: &mut 
             let prefix = format!("{}-token-", name_of(obj));
             if let Some(secrets) = obj.get_mut("secrets").and_then(Value::as_array_mut)
                 && let Some(i) = secrets.iter().rposition(|s| {
-                    s.get("name").and_then(Value::as_str).is_some_and(|n| n.starts_with(&prefix))
+                    s.get("name")
+                        .and_then(Value::as_str)
+                        .is_some_and(|n| n.starts_with(&prefix))
                 })
             {
                 let s = secrets.remove(i);
-                actions.push(format!("removed token secret {} from secrets", s["name"].as_str().unwrap_or_default()));
+                actions.push(format!(
+                    "removed token secret {} from secrets",
+                    s["name"].as_str().unwrap_or_default()
+                ));
             }
         }
-        "secrets" => {
-            if obj.get("type").and_then(Value::as_str) == Some("kubernetes.io/service-account-token") {
-                let name = name_of(obj);
-                let ns = ctx.target_namespace.unwrap_or_default();
-                if let Some((_, sa)) = ctx
-                    .service_accounts
-                    .range((ns.to_string(), String::new())..)
-                    .take_while(|(n, _)| n == ns)
-                    .find(|(_, sa)| name.starts_with(&format!("{sa}-token-")))
-                {
-                    return Err(SkipReason::ServiceAccountToken { service_account: sa.clone() });
-                }
-                remove_keys(
-                    obj.pointer_mut("/metadata/annotations"),
-                    &["kubernetes.io/service-account.uid"],
-                    "annotation",
-                    actions,
-                );
-                remove_keys(obj.get_mut("data"), &["token", "ca.crt"], "data key", actions);
+        "secrets"
+            if obj.get("type").and_then(Value::as_str) == Some("kubernetes.io/service-account-token") =>
+        {
+            let name = name_of(obj);
+            let ns = ctx.target_namespace.unwrap_or_default();
+            if let Some((_, sa)) = ctx
+                .service_accounts
+                .range((ns.to_string(), String::new())..)
+                .take_while(|(n, _)| n == ns)
+                .find(|(_, sa)| name.starts_with(&format!("{sa}-token-")))
+            {
+                return Err(SkipReason::ServiceAccountToken {
+                    service_account: sa.clone(),
+                });
             }
+            remove_keys(
+                obj.pointer_mut("/metadata/annotations"),
+                &["kubernetes.io/service-account.uid"],
+                "annotation",
+                actions,
+            );
+            remove_keys(obj.get_mut("data"), &["token", "ca.crt"], "data key", actions);
         }
         "rolebindings.rbac.authorization.k8s.io" | "clusterrolebindings.rbac.authorization.k8s.io" => {
-            for s in obj.get_mut("subjects").and_then(Value::as_array_mut).into_iter().flatten() {
-                let Some(ns) = s.get("namespace").and_then(Value::as_str) else { continue };
+            for s in obj
+                .get_mut("subjects")
+                .and_then(Value::as_array_mut)
+                .into_iter()
+                .flatten()
+            {
+                let Some(ns) = s.get("namespace").and_then(Value::as_str) else {
+                    continue;
+                };
                 if let Some(new) = ctx.namespace_mappings.get(ns) {
                     actions.push(format!(
                         "subject {} namespace {ns} -> {new}",
@@ -151,38 +177,62 @@ pub(crate) fn run(gr: &str, obj: &mut Value, ctx: &ActionCtx<'_>, actions: &mut 
                 "annotation",
                 actions,
             );
-            let pv = obj.pointer("/spec/volumeName").and_then(Value::as_str).map(str::to_string);
+            let pv = obj
+                .pointer("/spec/volumeName")
+                .and_then(Value::as_str)
+                .map(str::to_string);
             if let Some(pv) = pv
                 && ctx.reprovisioned_pvs.contains(&pv)
                 && let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut)
             {
                 spec.remove("volumeName");
-                actions.push(format!("removed spec.volumeName {pv}: the volume is re-provisioned"));
+                actions.push(format!(
+                    "removed spec.volumeName {pv}: the volume is re-provisioned"
+                ));
             }
         }
-        "customresourcedefinitions.apiextensions.k8s.io" => {
+        "customresourcedefinitions.apiextensions.k8s.io"
             if obj.get("apiVersion").and_then(Value::as_str) == Some("apiextensions.k8s.io/v1")
-                && obj.pointer("/spec/preserveUnknownFields") == Some(&Value::Bool(true))
+                && obj.pointer("/spec/preserveUnknownFields") == Some(&Value::Bool(true)) =>
+        {
+            obj["spec"]["preserveUnknownFields"] = Value::Bool(false);
+            for v in obj
+                .pointer_mut("/spec/versions")
+                .and_then(Value::as_array_mut)
+                .into_iter()
+                .flatten()
             {
-                obj["spec"]["preserveUnknownFields"] = Value::Bool(false);
-                for v in obj.pointer_mut("/spec/versions").and_then(Value::as_array_mut).into_iter().flatten() {
-                    if let Some(s) = v.pointer_mut("/schema/openAPIV3Schema").and_then(Value::as_object_mut) {
-                        s.insert("x-kubernetes-preserve-unknown-fields".into(), Value::Bool(true));
-                    }
+                if let Some(s) = v
+                    .pointer_mut("/schema/openAPIV3Schema")
+                    .and_then(Value::as_object_mut)
+                {
+                    s.insert("x-kubernetes-preserve-unknown-fields".into(), Value::Bool(true));
                 }
-                actions.push("spec.preserveUnknownFields true -> false, x-kubernetes-preserve-unknown-fields on each version schema".into());
             }
+            actions.push("spec.preserveUnknownFields true -> false, x-kubernetes-preserve-unknown-fields on each version schema".into());
         }
         "validatingwebhookconfigurations.admissionregistration.k8s.io"
-        | "mutatingwebhookconfigurations.admissionregistration.k8s.io" => {
-            if obj.get("apiVersion").and_then(Value::as_str) == Some("admissionregistration.k8s.io/v1") {
-                for w in obj.get_mut("webhooks").and_then(Value::as_array_mut).into_iter().flatten() {
-                    let se = w.get("sideEffects").and_then(Value::as_str);
-                    if !matches!(se, Some("None" | "NoneOnDryRun")) {
-                        let name = w.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
-                        actions.push(format!("webhook {name} sideEffects {} -> None", se.unwrap_or("(unset)")));
-                        w["sideEffects"] = Value::String("None".into());
-                    }
+        | "mutatingwebhookconfigurations.admissionregistration.k8s.io"
+            if obj.get("apiVersion").and_then(Value::as_str) == Some("admissionregistration.k8s.io/v1") =>
+        {
+            for w in obj
+                .get_mut("webhooks")
+                .and_then(Value::as_array_mut)
+                .into_iter()
+                .flatten()
+            {
+                let se = w.get("sideEffects").and_then(Value::as_str);
+                if !matches!(se, Some("None" | "NoneOnDryRun")) {
+                    let name = w
+                        .get("name")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string();
+                    actions.push(format!(
+                        "webhook {name} sideEffects {} -> None",
+                        se.unwrap_or("(unset)")
+                    ));
+                    w["sideEffects"] = Value::String("None".into());
                 }
             }
         }
@@ -192,18 +242,26 @@ pub(crate) fn run(gr: &str, obj: &mut Value, ctx: &ActionCtx<'_>, actions: &mut 
 }
 
 fn name_of(obj: &Value) -> String {
-    obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string()
+    obj.pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
 }
 
 fn pod(obj: &mut Value, actions: &mut Vec<String>) {
-    let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) else { return };
+    let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) else {
+        return;
+    };
     if spec.remove("nodeName").is_some() {
         actions.push("cleared spec.nodeName".into());
     }
     if spec.remove("priority").is_some() {
         actions.push("removed spec.priority".into());
     }
-    let sa = spec.get("serviceAccountName").and_then(Value::as_str).unwrap_or_default();
+    let sa = spec
+        .get("serviceAccountName")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     if sa.is_empty() {
         return;
     }
@@ -223,9 +281,18 @@ fn pod(obj: &mut Value, actions: &mut Vec<String>) {
         return;
     }
     for list in ["containers", "initContainers"] {
-        for c in spec.get_mut(list).and_then(Value::as_array_mut).into_iter().flatten() {
+        for c in spec
+            .get_mut(list)
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+        {
             if let Some(m) = c.get_mut("volumeMounts").and_then(Value::as_array_mut) {
-                m.retain(|vm| !vm.get("name").and_then(Value::as_str).is_some_and(|n| dropped.contains(n)));
+                m.retain(|vm| {
+                    !vm.get("name")
+                        .and_then(Value::as_str)
+                        .is_some_and(|n| dropped.contains(n))
+                });
             }
         }
     }
@@ -237,9 +304,16 @@ fn pod(obj: &mut Value, actions: &mut Vec<String>) {
 /// Which node ports the user set explicitly (§5.7 `velero.io/service`).
 enum Explicit {
     /// From `kubectl.kubernetes.io/last-applied-configuration`.
-    LastApplied { names: BTreeSet<String>, unnamed: BTreeSet<i64>, health: bool },
+    LastApplied {
+        names: BTreeSet<String>,
+        unnamed: BTreeSet<i64>,
+        health: bool,
+    },
     /// From managedFields: `(port, protocol)` keys listing `f:nodePort`.
-    Managed { ports: BTreeSet<(i64, String)>, health: bool },
+    Managed {
+        ports: BTreeSet<(i64, String)>,
+        health: bool,
+    },
 }
 
 impl Explicit {
@@ -251,7 +325,12 @@ impl Explicit {
             let applied: Value = serde_json::from_str(text).unwrap_or(Value::Null);
             let mut names = BTreeSet::new();
             let mut unnamed = BTreeSet::new();
-            for p in applied.pointer("/spec/ports").and_then(Value::as_array).into_iter().flatten() {
+            for p in applied
+                .pointer("/spec/ports")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 let np = p.get("nodePort").and_then(Value::as_i64).unwrap_or(0);
                 if np == 0 {
                     continue;
@@ -265,21 +344,47 @@ impl Explicit {
                     }
                 }
             }
-            let health = applied.pointer("/spec/healthCheckNodePort").and_then(Value::as_i64).unwrap_or(0) != 0;
-            return Self::LastApplied { names, unnamed, health };
+            let health = applied
+                .pointer("/spec/healthCheckNodePort")
+                .and_then(Value::as_i64)
+                .unwrap_or(0)
+                != 0;
+            return Self::LastApplied {
+                names,
+                unnamed,
+                health,
+            };
         }
         let mut ports = BTreeSet::new();
         let mut health = false;
-        for mf in obj.pointer("/metadata/managedFields").and_then(Value::as_array).into_iter().flatten() {
-            let Some(spec) = mf.pointer("/fieldsV1/f:spec") else { continue };
+        for mf in obj
+            .pointer("/metadata/managedFields")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let Some(spec) = mf.pointer("/fieldsV1/f:spec") else {
+                continue;
+            };
             health |= spec.get("f:healthCheckNodePort").is_some();
-            for (k, v) in spec.get("f:ports").and_then(Value::as_object).into_iter().flatten() {
+            for (k, v) in spec
+                .get("f:ports")
+                .and_then(Value::as_object)
+                .into_iter()
+                .flatten()
+            {
                 let Some(key) = k.strip_prefix("k:") else { continue };
-                let Ok(key) = serde_json::from_str::<Value>(key) else { continue };
+                let Ok(key) = serde_json::from_str::<Value>(key) else {
+                    continue;
+                };
                 if v.get("f:nodePort").is_some()
                     && let Some(port) = key.get("port").and_then(Value::as_i64)
                 {
-                    let proto = key.get("protocol").and_then(Value::as_str).unwrap_or("TCP").to_string();
+                    let proto = key
+                        .get("protocol")
+                        .and_then(Value::as_str)
+                        .unwrap_or("TCP")
+                        .to_string();
                     ports.insert((port, proto));
                 }
             }
@@ -291,11 +396,18 @@ impl Explicit {
         match self {
             Self::LastApplied { names, unnamed, .. } => match port.get("name").and_then(Value::as_str) {
                 Some(n) if !n.is_empty() => names.contains(n),
-                _ => port.get("nodePort").and_then(Value::as_i64).is_some_and(|np| unnamed.contains(&np)),
+                _ => port
+                    .get("nodePort")
+                    .and_then(Value::as_i64)
+                    .is_some_and(|np| unnamed.contains(&np)),
             },
             Self::Managed { ports, .. } => {
                 let p = port.get("port").and_then(Value::as_i64).unwrap_or(0);
-                let proto = port.get("protocol").and_then(Value::as_str).unwrap_or("TCP").to_string();
+                let proto = port
+                    .get("protocol")
+                    .and_then(Value::as_str)
+                    .unwrap_or("TCP")
+                    .to_string();
                 ports.contains(&(p, proto))
             }
         }
@@ -310,7 +422,9 @@ impl Explicit {
 
 fn service(obj: &mut Value, preserve_node_ports: bool, actions: &mut Vec<String>) {
     let explicit = Explicit::of(obj);
-    let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) else { return };
+    let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) else {
+        return;
+    };
     if spec.get("clusterIP").and_then(Value::as_str) != Some("None") {
         for k in ["clusterIP", "clusterIPs"] {
             if spec.remove(k).is_some() {
@@ -318,16 +432,28 @@ fn service(obj: &mut Value, preserve_node_ports: bool, actions: &mut Vec<String>
             }
         }
     }
-    let ty = spec.get("type").and_then(Value::as_str).unwrap_or("ClusterIP").to_string();
+    let ty = spec
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("ClusterIP")
+        .to_string();
     if preserve_node_ports || ty == "ExternalName" {
         return;
     }
-    for p in spec.get_mut("ports").and_then(Value::as_array_mut).into_iter().flatten() {
+    for p in spec
+        .get_mut("ports")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+    {
         let Some(port) = p.as_object_mut() else { continue };
         let np = port.get("nodePort").and_then(Value::as_i64).unwrap_or(0);
         if np != 0 && !explicit.keeps(port) {
             port.remove("nodePort");
-            let id = port.get("name").and_then(Value::as_str).map_or_else(|| np.to_string(), str::to_string);
+            let id = port
+                .get("name")
+                .and_then(Value::as_str)
+                .map_or_else(|| np.to_string(), str::to_string);
             actions.push(format!("cleared auto-assigned nodePort {np} of port {id}"));
         }
     }
@@ -340,13 +466,24 @@ fn service(obj: &mut Value, preserve_node_ports: bool, actions: &mut Vec<String>
     }
 }
 
-fn persistent_volume(obj: &mut Value, ctx: &ActionCtx<'_>, actions: &mut Vec<String>) -> Result<(), SkipReason> {
-    if obj.pointer("/spec/persistentVolumeReclaimPolicy").and_then(Value::as_str) == Some("Delete") {
+fn persistent_volume(
+    obj: &mut Value,
+    ctx: &ActionCtx<'_>,
+    actions: &mut Vec<String>,
+) -> Result<(), SkipReason> {
+    if obj
+        .pointer("/spec/persistentVolumeReclaimPolicy")
+        .and_then(Value::as_str)
+        == Some("Delete")
+    {
         return Err(SkipReason::PvReprovisioned);
     }
     remove_keys(
         obj.pointer_mut("/metadata/annotations"),
-        &["pv.kubernetes.io/bind-completed", "pv.kubernetes.io/bound-by-controller"],
+        &[
+            "pv.kubernetes.io/bind-completed",
+            "pv.kubernetes.io/bound-by-controller",
+        ],
         "annotation",
         actions,
     );
@@ -368,7 +505,9 @@ fn persistent_volume(obj: &mut Value, ctx: &ActionCtx<'_>, actions: &mut Vec<Str
 
 /// Step 10: add the restore labels.
 pub(crate) fn add_restore_labels(obj: &mut Value, backup: &str, restore: &str) {
-    let Some(md) = obj.as_object_mut().map(|o| o.entry("metadata").or_insert_with(|| Value::Object(Map::new())))
+    let Some(md) = obj
+        .as_object_mut()
+        .map(|o| o.entry("metadata").or_insert_with(|| Value::Object(Map::new())))
     else {
         return;
     };
@@ -396,7 +535,10 @@ mod tests {
         assert_eq!(got.len(), 63);
         assert_eq!(&got[..57], &long[..57]);
         let full = Sha256::digest(long.as_bytes());
-        assert_eq!(&got[57..], &format!("{:02x}{:02x}{:02x}", full[0], full[1], full[2]));
+        assert_eq!(
+            &got[57..],
+            &format!("{:02x}{:02x}{:02x}", full[0], full[1], full[2])
+        );
     }
 
     #[test]
@@ -406,7 +548,10 @@ mod tests {
         let mut actions = Vec::new();
         let status = reset_metadata(&mut o, &mut actions);
         assert_eq!(status, Some(json!({"phase": "Bound"})));
-        assert_eq!(o, json!({"metadata": {"name": "a", "finalizers": ["f"], "managedFields": [], "labels": {"x": "y"}}}));
+        assert_eq!(
+            o,
+            json!({"metadata": {"name": "a", "finalizers": ["f"], "managedFields": [], "labels": {"x": "y"}}})
+        );
     }
 
     #[test]
@@ -424,16 +569,22 @@ mod tests {
             "template": {"metadata": {"labels": {"batch.kubernetes.io/controller-uid": "1", "controller-uid": "1", "app": "x"}}}}});
         let mut a = Vec::new();
         run("jobs.batch", &mut job, &ctx, &mut a).unwrap();
-        assert_eq!(job, json!({"spec": {"selector": {"matchLabels": {"app": "x"}}, "template": {"metadata": {"labels": {"app": "x"}}}}}));
+        assert_eq!(
+            job,
+            json!({"spec": {"selector": {"matchLabels": {"app": "x"}}, "template": {"metadata": {"labels": {"app": "x"}}}}})
+        );
         let mut pod = json!({"metadata": {"name": "p"}, "spec": {"nodeName": "n1", "priority": 5, "serviceAccountName": "sa",
             "volumes": [{"name": "sa-token-abc"}, {"name": "kube-api-access-x"}, {"name": "data"}],
             "containers": [{"name": "c", "volumeMounts": [{"name": "sa-token-abc"}, {"name": "data"}]}],
             "initContainers": [{"name": "i", "volumeMounts": [{"name": "sa-token-abc"}]}]}});
         run("pods", &mut pod, &ctx, &mut a).unwrap();
-        assert_eq!(pod, json!({"metadata": {"name": "p"}, "spec": {"serviceAccountName": "sa",
+        assert_eq!(
+            pod,
+            json!({"metadata": {"name": "p"}, "spec": {"serviceAccountName": "sa",
             "volumes": [{"name": "kube-api-access-x"}, {"name": "data"}],
             "containers": [{"name": "c", "volumeMounts": [{"name": "data"}]}],
-            "initContainers": [{"name": "i", "volumeMounts": []}]}}));
+            "initContainers": [{"name": "i", "volumeMounts": []}]}})
+        );
     }
 
     #[test]
@@ -441,20 +592,44 @@ mod tests {
         let m = BTreeMap::new();
         let e = BTreeSet::new();
         let sas = BTreeSet::new();
-        let ctx = ActionCtx { namespace_mappings: &m, service_accounts: &sas, reprovisioned_pvs: &e, preserve_node_ports: false, target_namespace: Some("a") };
+        let ctx = ActionCtx {
+            namespace_mappings: &m,
+            service_accounts: &sas,
+            reprovisioned_pvs: &e,
+            preserve_node_ports: false,
+            target_namespace: Some("a"),
+        };
         let mut a = Vec::new();
         let mut sa = json!({"metadata": {"name": "sa"}, "secrets": [{"name": "sa-token-1"}, {"name": "other"}, {"name": "sa-token-2"}]});
         run("serviceaccounts", &mut sa, &ctx, &mut a).unwrap();
         assert_eq!(sa["secrets"], json!([{"name": "sa-token-1"}, {"name": "other"}]));
         let mut crd = json!({"apiVersion": "apiextensions.k8s.io/v1", "spec": {"preserveUnknownFields": true,
             "versions": [{"name": "v1", "schema": {"openAPIV3Schema": {"type": "object"}}}]}});
-        run("customresourcedefinitions.apiextensions.k8s.io", &mut crd, &ctx, &mut a).unwrap();
-        assert_eq!(crd["spec"], json!({"preserveUnknownFields": false,
-            "versions": [{"name": "v1", "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]}));
+        run(
+            "customresourcedefinitions.apiextensions.k8s.io",
+            &mut crd,
+            &ctx,
+            &mut a,
+        )
+        .unwrap();
+        assert_eq!(
+            crd["spec"],
+            json!({"preserveUnknownFields": false,
+            "versions": [{"name": "v1", "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]})
+        );
         let mut wh = json!({"apiVersion": "admissionregistration.k8s.io/v1", "webhooks": [
             {"name": "a", "sideEffects": "Unknown"}, {"name": "b", "sideEffects": "NoneOnDryRun"}, {"name": "c"}]});
-        run("validatingwebhookconfigurations.admissionregistration.k8s.io", &mut wh, &ctx, &mut a).unwrap();
-        assert_eq!(wh["webhooks"], json!([{"name": "a", "sideEffects": "None"}, {"name": "b", "sideEffects": "NoneOnDryRun"},
-            {"name": "c", "sideEffects": "None"}]));
+        run(
+            "validatingwebhookconfigurations.admissionregistration.k8s.io",
+            &mut wh,
+            &ctx,
+            &mut a,
+        )
+        .unwrap();
+        assert_eq!(
+            wh["webhooks"],
+            json!([{"name": "a", "sideEffects": "None"}, {"name": "b", "sideEffects": "NoneOnDryRun"},
+            {"name": "c", "sideEffects": "None"}])
+        );
     }
 }

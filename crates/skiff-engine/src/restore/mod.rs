@@ -14,6 +14,9 @@
 //! metadata reset (status saved) → built-in restore item actions → PV/PVC fix-ups → resource
 //! modifiers (original namespace still set) → namespace mapping → restore labels.
 
+// Kubernetes kind names (ServiceAccounts, StorageClasses, …) appear as prose in these docs.
+#![allow(clippy::doc_markdown)]
+
 mod actions;
 mod modifiers;
 mod order;
@@ -104,7 +107,9 @@ impl std::str::FromStr for ExistingResourcePolicy {
             "none" => Ok(Self::None),
             "update" => Ok(Self::Update),
             "apply" => Ok(Self::Apply),
-            other => Err(format!("unknown existing resource policy {other:?} (none, update, apply)")),
+            other => Err(format!(
+                "unknown existing resource policy {other:?} (none, update, apply)"
+            )),
         }
     }
 }
@@ -357,12 +362,15 @@ impl fmt::Display for SkipReason {
             Self::CompletedJob => f.write_str("job already completed"),
             Self::AutomanagedApiService => f.write_str("apiservice managed by kube-aggregator"),
             Self::ServiceAccountToken { service_account } => {
-                write!(f, "token secret of service account {service_account}, recreated in the target")
+                write!(
+                    f,
+                    "token secret of service account {service_account}, recreated in the target"
+                )
             }
             Self::OwnedByController { owner } => write!(f, "recreated by restored controller {owner}"),
-            Self::PvReprovisioned => {
-                f.write_str("persistent volume with reclaim policy Delete and no data backed up: re-provisioned")
-            }
+            Self::PvReprovisioned => f.write_str(
+                "persistent volume with reclaim policy Delete and no data backed up: re-provisioned",
+            ),
             Self::NotServed { detail } => write!(f, "target does not serve {detail}"),
             Self::StorageClassMissing { storage_class } => {
                 write!(f, "storage class {storage_class} does not exist in the target")
@@ -471,9 +479,17 @@ pub type Result<T, E = PlanError> = std::result::Result<T, E>;
 
 impl fmt::Display for RestorePlan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "restore {} from backup {}", self.restore_name, self.backup_name)?;
+        write!(
+            f,
+            "restore {} from backup {}",
+            self.restore_name, self.backup_name
+        )?;
         if let Some(p) = self.existing_resource_policy {
-            write!(f, " (existing resources: {})", serde_json::to_value(p).unwrap_or_default().as_str().unwrap_or(""))?;
+            write!(
+                f,
+                " (existing resources: {})",
+                serde_json::to_value(p).unwrap_or_default().as_str().unwrap_or("")
+            )?;
         }
         writeln!(f)?;
         if !self.namespaces_to_create.is_empty() {
@@ -484,12 +500,20 @@ impl fmt::Display for RestorePlan {
             }
         }
         for wave in &self.waves {
-            writeln!(f, "wave {}: {} ({} items)", wave.index, wave.name, wave.items.len())?;
+            writeln!(
+                f,
+                "wave {}: {} ({} items)",
+                wave.index,
+                wave.name,
+                wave.items.len()
+            )?;
             for item in &wave.items {
                 write!(f, "  + {}", item.source)?;
                 let t = &item.target;
                 match &t.namespace {
-                    Some(ns) if Some(ns) != item.source.namespace.as_ref() => write!(f, " -> {ns}/{}", t.name)?,
+                    Some(ns) if Some(ns) != item.source.namespace.as_ref() => {
+                        write!(f, " -> {ns}/{}", t.name)?;
+                    }
                     _ => {}
                 }
                 write!(f, " [{} {}]", t.api_version, t.kind)?;

@@ -125,8 +125,12 @@ struct RawPatchData {
     patch_data: String,
 }
 
-fn err(rule: Option<usize>, field: impl Into<String>, reason: impl ToString) -> PlanError {
-    PlanError::InvalidModifiers { rule, field: field.into(), reason: reason.to_string() }
+fn err(rule: Option<usize>, field: impl Into<String>, reason: impl std::fmt::Display) -> PlanError {
+    PlanError::InvalidModifiers {
+        rule,
+        field: field.into(),
+        reason: reason.to_string(),
+    }
 }
 
 /// A YAML scalar as the string Velero's Go struct would hold.
@@ -173,7 +177,9 @@ impl ResourceModifiers {
     /// Parse Velero's resource modifiers YAML strictly (unknown fields are errors).
     pub fn parse(text: &str) -> Result<Self> {
         let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(text).map_err(|e| err(None, "", e))?;
-        let map = doc.as_mapping().ok_or_else(|| err(None, "", "expected a mapping at the top level"))?;
+        let map = doc
+            .as_mapping()
+            .ok_or_else(|| err(None, "", "expected a mapping at the top level"))?;
         for k in map.keys() {
             let k = k.as_str().unwrap_or("?");
             if k != "version" && k != "resourceModifierRules" {
@@ -182,7 +188,13 @@ impl ResourceModifiers {
         }
         match map.get("version").and_then(serde_yaml_ng::Value::as_str) {
             Some(v) if v.eq_ignore_ascii_case("v1") => {}
-            Some(v) => return Err(err(None, "version", format!("unsupported version {v:?} (expected v1)"))),
+            Some(v) => {
+                return Err(err(
+                    None,
+                    "version",
+                    format!("unsupported version {v:?} (expected v1)"),
+                ));
+            }
             None => return Err(err(None, "version", "required")),
         }
         let rules = map
@@ -190,7 +202,11 @@ impl ResourceModifiers {
             .and_then(serde_yaml_ng::Value::as_sequence)
             .filter(|r| !r.is_empty())
             .ok_or_else(|| err(None, "resourceModifierRules", "must be a non-empty list"))?;
-        let rules = rules.iter().enumerate().map(|(i, r)| parse_rule(i, r)).collect::<Result<_>>()?;
+        let rules = rules
+            .iter()
+            .enumerate()
+            .map(|(i, r)| parse_rule(i, r))
+            .collect::<Result<_>>()?;
         Ok(Self { rules })
     }
 
@@ -203,8 +219,11 @@ impl ResourceModifiers {
         obj: &mut Value,
         actions: &mut Vec<String>,
     ) -> Vec<String> {
-        let matching: Vec<&ModifierRule> =
-            self.rules.iter().filter(|r| r.matches(gr, original_namespace, obj)).collect();
+        let matching: Vec<&ModifierRule> = self
+            .rules
+            .iter()
+            .filter(|r| r.matches(gr, original_namespace, obj))
+            .collect();
         let mut errors = Vec::new();
         for (i, rule) in self.rules.iter().enumerate() {
             if !matching.iter().any(|m| std::ptr::eq(*m, rule)) {
@@ -261,7 +280,9 @@ fn parse_rule(i: usize, raw: &serde_yaml_ng::Value) -> Result<ModifierRule> {
     let label_selector = c
         .label_selector
         .map(|s| {
-            LabelSelector::from_json(&json!({"matchLabels": s.match_labels, "matchExpressions": s.match_expressions}))
+            LabelSelector::from_json(
+                &json!({"matchLabels": s.match_labels, "matchExpressions": s.match_expressions}),
+            )
         })
         .transpose()
         .map_err(|e| err(Some(i), "conditions.labelSelector", e))?;
@@ -271,14 +292,20 @@ fn parse_rule(i: usize, raw: &serde_yaml_ng::Value) -> Result<ModifierRule> {
         if !m.path.starts_with('/') {
             return Err(err(Some(i), field, "path must be a JSON pointer starting with /"));
         }
-        let v = scalar_text(m.value.as_ref()).and_then(|s| typed_value(&s)).map_err(|e| err(Some(i), &field, e))?;
+        let v = scalar_text(m.value.as_ref())
+            .and_then(|s| typed_value(&s))
+            .map_err(|e| err(Some(i), &field, e))?;
         matches.push((m.path.clone(), v));
     }
     let kinds = usize::from(r.patches.is_some())
         + usize::from(r.merge_patches.is_some())
         + usize::from(r.strategic_patches.is_some());
     if kinds != 1 {
-        return Err(err(Some(i), "", "exactly one of patches, mergePatches, strategicPatches is required"));
+        return Err(err(
+            Some(i),
+            "",
+            "exactly one of patches, mergePatches, strategicPatches is required",
+        ));
     }
     let patch = if let Some(ps) = r.patches {
         let mut ops = Vec::new();
@@ -291,7 +318,9 @@ fn parse_rule(i: usize, raw: &serde_yaml_ng::Value) -> Result<ModifierRule> {
             if matches!(op.as_str(), "move" | "copy") && p.from.is_empty() {
                 return Err(err(Some(i), field, format!("{op} needs from")));
             }
-            let value = scalar_text(p.value.as_ref()).and_then(|s| typed_value(&s)).map_err(|e| err(Some(i), &field, e))?;
+            let value = scalar_text(p.value.as_ref())
+                .and_then(|s| typed_value(&s))
+                .map_err(|e| err(Some(i), &field, e))?;
             let doc = json!({"op": op, "path": p.path, "from": p.from, "value": value});
             ops.push(serde_json::from_value(doc).map_err(|e| err(Some(i), field, e))?);
         }
@@ -307,11 +336,19 @@ fn parse_rule(i: usize, raw: &serde_yaml_ng::Value) -> Result<ModifierRule> {
             let v: Value = serde_yaml_ng::from_str(&p.patch_data)
                 .map_err(|e| err(Some(i), format!("{name}[{j}].patchData"), e))?;
             if !v.is_object() {
-                return Err(err(Some(i), format!("{name}[{j}].patchData"), "must be an object"));
+                return Err(err(
+                    Some(i),
+                    format!("{name}[{j}].patchData"),
+                    "must be an object",
+                ));
             }
             out.push(v);
         }
-        if strategic { PatchKind::Strategic(out) } else { PatchKind::Merge(out) }
+        if strategic {
+            PatchKind::Strategic(out)
+        } else {
+            PatchKind::Merge(out)
+        }
     };
     Ok(ModifierRule {
         group_resource: c.group_resource,
@@ -337,11 +374,18 @@ impl ModifierRule {
         if !self.gr_glob.is_match(gr.replace('.', "/")) {
             return false;
         }
-        let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
+        let name = obj
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         if self.name_re.as_ref().is_some_and(|re| !re.is_match(name)) {
             return false;
         }
-        if self.label_selector.as_ref().is_some_and(|s| !s.matches(&object_labels(obj))) {
+        if self
+            .label_selector
+            .as_ref()
+            .is_some_and(|s| !s.matches(&object_labels(obj)))
+        {
             return false;
         }
         self.matches.iter().all(|(path, v)| obj.pointer(path) == Some(v))
@@ -356,7 +400,9 @@ fn is_builtin(gr: &str) -> bool {
 
 fn merge_key(field: &str, element: &Value) -> Option<&'static str> {
     Some(match field {
-        "containers" | "initContainers" | "ephemeralContainers" | "volumes" | "env" | "imagePullSecrets" => "name",
+        "containers" | "initContainers" | "ephemeralContainers" | "volumes" | "env" | "imagePullSecrets" => {
+            "name"
+        }
         "volumeMounts" => "mountPath",
         "volumeDevices" => "devicePath",
         "ports" if element.get("containerPort").is_some() => "containerPort",
@@ -370,7 +416,10 @@ fn merge_key(field: &str, element: &Value) -> Option<&'static str> {
 fn strip_directives(v: &Value) -> Value {
     match v {
         Value::Object(m) => Value::Object(
-            m.iter().filter(|(k, _)| !k.starts_with('$')).map(|(k, v)| (k.clone(), strip_directives(v))).collect(),
+            m.iter()
+                .filter(|(k, _)| !k.starts_with('$'))
+                .map(|(k, v)| (k.clone(), strip_directives(v)))
+                .collect(),
         ),
         Value::Array(a) => Value::Array(a.iter().map(strip_directives).collect()),
         other => other.clone(),
@@ -398,7 +447,10 @@ pub(crate) fn strategic_merge(target: &mut Value, patch: &Value) {
             }
             Value::Object(_) if tm.get(k).is_some_and(Value::is_object) => strategic_merge(&mut tm[k], pv),
             Value::Array(pa) if tm.get(k).is_some_and(Value::is_array) => {
-                let ta = tm.get_mut(k).and_then(Value::as_array_mut).expect("checked above");
+                let ta = tm
+                    .get_mut(k)
+                    .and_then(Value::as_array_mut)
+                    .expect("checked above");
                 merge_list(k, ta, pa);
             }
             _ => {
@@ -477,13 +529,19 @@ mod tests {
         let mut pod = json!({"spec": {"containers": [
             {"name": "a", "image": "a:1", "ports": [{"containerPort": 80, "name": "http"}], "env": [{"name": "X", "value": "1"}]},
             {"name": "b", "image": "b:1"}], "tolerations": [{"key": "t"}]}});
-        strategic_merge(&mut pod, &json!({"spec": {"containers": [
+        strategic_merge(
+            &mut pod,
+            &json!({"spec": {"containers": [
             {"name": "a", "image": "a:2", "ports": [{"containerPort": 81}], "env": [{"name": "X", "value": "2"}, {"name": "Y", "value": "3"}]},
-            {"name": "b", "$patch": "delete"}, {"name": "c", "image": "c:1"}], "tolerations": [{"key": "u"}]}}));
-        assert_eq!(pod, json!({"spec": {"containers": [
+            {"name": "b", "$patch": "delete"}, {"name": "c", "image": "c:1"}], "tolerations": [{"key": "u"}]}}),
+        );
+        assert_eq!(
+            pod,
+            json!({"spec": {"containers": [
             {"name": "a", "image": "a:2", "ports": [{"containerPort": 80, "name": "http"}, {"containerPort": 81}],
              "env": [{"name": "X", "value": "2"}, {"name": "Y", "value": "3"}]},
-            {"name": "c", "image": "c:1"}], "tolerations": [{"key": "u"}]}}));
+            {"name": "c", "image": "c:1"}], "tolerations": [{"key": "u"}]}})
+        );
     }
 
     #[test]
@@ -499,9 +557,15 @@ mod tests {
         );
         let unknown = "version: v1\nresourceModifierRules:\n- conditions: {groupResource: pods}\n  patches: [{operation: remove, path: /a}]\n- conditions: {groupResource: pods, namespace: [a]}\n  patches: [{operation: remove, path: /a}]\n";
         let msg = e(unknown);
-        assert!(msg.starts_with("parse resource modifiers: rule 1: ") && msg.contains("namespace"), "{msg}");
+        assert!(
+            msg.starts_with("parse resource modifiers: rule 1: ") && msg.contains("namespace"),
+            "{msg}"
+        );
         let no_gr = "version: v1\nresourceModifierRules:\n- conditions: {namespaces: [a]}\n  patches: [{operation: remove, path: /a}]\n";
-        assert_eq!(e(no_gr), "parse resource modifiers: rule 0, conditions.groupResource: required");
+        assert_eq!(
+            e(no_gr),
+            "parse resource modifiers: rule 0, conditions.groupResource: required"
+        );
         let bad_re = "version: v1\nresourceModifierRules:\n- conditions: {groupResource: pods, resourceNameRegex: '('}\n  patches: [{operation: remove, path: /a}]\n";
         assert!(e(bad_re).starts_with("parse resource modifiers: rule 0, conditions.resourceNameRegex: "));
         let bad_op = "version: v1\nresourceModifierRules:\n- conditions: {groupResource: pods}\n  patches: [{operation: frobnicate, path: /a}]\n";

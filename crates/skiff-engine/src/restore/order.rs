@@ -87,8 +87,11 @@ const STAGE_CONFIG: &[&str] = &[
     "persistentvolumes",
     "volumesnapshotcontents.snapshot.storage.k8s.io",
 ];
-const STAGE_CLAIMS: &[&str] =
-    &["persistentvolumeclaims", "volumesnapshots.snapshot.storage.k8s.io", "datauploads.velero.io"];
+const STAGE_CLAIMS: &[&str] = &[
+    "persistentvolumeclaims",
+    "volumesnapshots.snapshot.storage.k8s.io",
+    "datauploads.velero.io",
+];
 /// Served by Services/workloads of the backup: restored last.
 pub(crate) const STAGE_LAST: &[&str] = &[
     "validatingwebhookconfigurations.admissionregistration.k8s.io",
@@ -151,7 +154,9 @@ impl Ordering {
         let resolve = |n: &String| surface.resolve(n).unwrap_or_else(|| n.to_ascii_lowercase());
         let mut warnings = Vec::new();
         let fixed = |gr: &str| {
-            DEFAULT_HIGH_PRIORITIES.contains(&gr) || DEFAULT_LOW_PRIORITIES.contains(&gr) || STAGE_LAST.contains(&gr)
+            DEFAULT_HIGH_PRIORITIES.contains(&gr)
+                || DEFAULT_LOW_PRIORITIES.contains(&gr)
+                || STAGE_LAST.contains(&gr)
         };
         let mut user_high: Vec<String> = Vec::new();
         let mut user_low: Vec<String> = Vec::new();
@@ -162,7 +167,11 @@ impl Ordering {
                         "resource priority {gr} ignored: it already has a fixed place in the default order"
                     ));
                 } else if !user_high.contains(&gr) && !user_low.contains(&gr) {
-                    if low { user_low.push(gr) } else { user_high.push(gr) }
+                    if low {
+                        user_low.push(gr);
+                    } else {
+                        user_high.push(gr);
+                    }
                 }
             }
         }
@@ -170,7 +179,15 @@ impl Ordering {
         high.extend(user_high.iter().cloned());
         let mut low = user_low.clone();
         low.extend(DEFAULT_LOW_PRIORITIES.iter().map(|s| (*s).to_string()));
-        (Self { high, low, user_high, user_low }, warnings)
+        (
+            Self {
+                high,
+                low,
+                user_high,
+                user_low,
+            },
+            warnings,
+        )
     }
 
     /// Velero's position of a resource: `(0, i)` high, `(1, 0)` other (then alphabetical by the
@@ -187,7 +204,10 @@ impl Ordering {
 
     /// The stage of a resource.
     pub fn stage(&self, gr: &str) -> Stage {
-        let named = |rank: (u8, usize), name: &str| Stage { rank, name: name.to_string() };
+        let named = |rank: (u8, usize), name: &str| Stage {
+            rank,
+            name: name.to_string(),
+        };
         if gr == CRDS {
             named((0, 0), "custom resource definitions")
         } else if gr == "namespaces" {
@@ -205,7 +225,10 @@ impl Ordering {
         } else if let Some(i) = self.user_low.iter().position(|h| h == gr) {
             named((7, i), &format!("low-priority resource {gr}"))
         } else if let Some(i) = DEFAULT_LOW_PRIORITIES.iter().position(|h| *h == gr) {
-            named((7, self.user_low.len() + i), &format!("low-priority resource {gr}"))
+            named(
+                (7, self.user_low.len() + i),
+                &format!("low-priority resource {gr}"),
+            )
         } else {
             named((6, 0), "workloads, services and other resources")
         }
@@ -303,10 +326,16 @@ mod tests {
     #[test]
     fn waves_follow_stages_and_owner_chains() {
         let (o, _) = Ordering::new(&ResourcePriorities::default(), &ApiSurface::default());
-        let stages: Vec<Stage> = ["deployments.apps", "replicasets.apps", "pods", "secrets", "secrets"]
-            .iter()
-            .map(|g| o.stage(g))
-            .collect();
+        let stages: Vec<Stage> = [
+            "deployments.apps",
+            "replicasets.apps",
+            "pods",
+            "secrets",
+            "secrets",
+        ]
+        .iter()
+        .map(|g| o.stage(g))
+        .collect();
         // rs depends on deployment, pod on rs; secret 4 "owned" by the pod (later stage: ignored).
         let deps = vec![vec![], vec![0], vec![1], vec![], vec![2]];
         let (w, cyclic) = assign_waves(&stages, &deps);

@@ -4,8 +4,8 @@ use super::actions::{self, ActionCtx};
 use super::order::{CRDS, Ordering, Stage, assign_waves};
 use super::select::{Filters, OwnerIndex, owner_refs, recreated_by};
 use super::{
-    BackupItem, ItemError, ItemKey, NamespacePlan, PlannedItem, RestoreOptions, RestorePlan, Result, SkipReason,
-    SkippedItem, TargetFacts, TargetRef, Wait, Wave, remap,
+    BackupItem, ItemError, ItemKey, NamespacePlan, PlannedItem, RestoreOptions, RestorePlan, Result,
+    SkipReason, SkippedItem, TargetFacts, TargetRef, Wait, Wave, remap,
 };
 use crate::glob::{IncludesExcludes, has_wildcard};
 use serde_json::{Map, Value, json};
@@ -20,7 +20,11 @@ pub fn plan(
     opts: &RestoreOptions,
     facts: &TargetFacts,
 ) -> Result<RestorePlan> {
-    remap::validate(&opts.namespace_mappings, &opts.storage_class_mappings, &opts.image_registry_mappings)?;
+    remap::validate(
+        &opts.namespace_mappings,
+        &opts.storage_class_mappings,
+        &opts.image_registry_mappings,
+    )?;
     let filters = Filters::new(opts, surface)?;
     let (ordering, mut warnings) = Ordering::new(&opts.resource_priorities, surface);
     let mut skipped = Vec::new();
@@ -28,13 +32,23 @@ pub fn plan(
 
     // Deterministic order: Velero's resource order, then namespace, then name; duplicates out.
     let mut sorted: Vec<&BackupItem> = items.iter().collect();
-    let sort_key = |i: &BackupItem| (ordering.position(&i.group_resource), i.group_resource.clone(), i.namespace.clone(), i.name.clone());
+    let sort_key = |i: &BackupItem| {
+        (
+            ordering.position(&i.group_resource),
+            i.group_resource.clone(),
+            i.namespace.clone(),
+            i.name.clone(),
+        )
+    };
     sorted.sort_by_cached_key(|i| sort_key(i));
     let mut seen = BTreeSet::new();
     sorted.retain(|i| {
         let fresh = seen.insert(i.key());
         if !fresh {
-            skipped.push(SkippedItem { key: i.key(), reason: SkipReason::Duplicate });
+            skipped.push(SkippedItem {
+                key: i.key(),
+                reason: SkipReason::Duplicate,
+            });
         }
         fresh
     });
@@ -51,10 +65,13 @@ pub fn plan(
             let it = sorted[i];
             let o = &it.object;
             let related = match it.group_resource.as_str() {
-                "persistentvolumeclaims" if o.pointer("/status/phase").and_then(Value::as_str) == Some("Bound") => o
-                    .pointer("/spec/volumeName")
-                    .and_then(Value::as_str)
-                    .map(|n| ("persistentvolumes", n)),
+                "persistentvolumeclaims"
+                    if o.pointer("/status/phase").and_then(Value::as_str) == Some("Bound") =>
+                {
+                    o.pointer("/spec/volumeName")
+                        .and_then(Value::as_str)
+                        .map(|n| ("persistentvolumes", n))
+                }
                 "pods" => o
                     .pointer("/spec/priorityClassName")
                     .and_then(Value::as_str)
@@ -62,7 +79,11 @@ pub fn plan(
                 _ => None,
             };
             let Some((gr, name)) = related else { continue };
-            let key = ItemKey { group_resource: gr.into(), namespace: None, name: name.into() };
+            let key = ItemKey {
+                group_resource: gr.into(),
+                namespace: None,
+                name: name.into(),
+            };
             if let Some(&j) = by_key.get(&key)
                 && matches!(
                     decision[j],
@@ -88,23 +109,42 @@ pub fn plan(
     }
 
     // Facts the actions need.
-    let target_ns = |ns: &str| opts.namespace_mappings.get(ns).cloned().unwrap_or_else(|| ns.to_string());
+    let target_ns = |ns: &str| {
+        opts.namespace_mappings
+            .get(ns)
+            .cloned()
+            .unwrap_or_else(|| ns.to_string())
+    };
     let selected = |gr: &'static str| {
-        sorted.iter().zip(&decision).filter(move |(i, d)| d.is_none() && i.group_resource == gr).map(|(i, _)| *i)
+        sorted
+            .iter()
+            .zip(&decision)
+            .filter(move |(i, d)| d.is_none() && i.group_resource == gr)
+            .map(|(i, _)| *i)
     };
     let mut service_accounts: BTreeSet<(String, String)> = BTreeSet::new();
     for (ns, sas) in facts.service_accounts.iter().flatten() {
         service_accounts.extend(sas.iter().map(|sa| (ns.clone(), sa.clone())));
     }
     for sa in selected("serviceaccounts") {
-        service_accounts.insert((target_ns(sa.namespace.as_deref().unwrap_or_default()), sa.name.clone()));
+        service_accounts.insert((
+            target_ns(sa.namespace.as_deref().unwrap_or_default()),
+            sa.name.clone(),
+        ));
     }
-    let storage_classes: Option<BTreeSet<String>> = facts
-        .storage_classes
-        .as_ref()
-        .map(|s| s.iter().cloned().chain(selected("storageclasses.storage.k8s.io").map(|i| i.name.clone())).collect());
+    let storage_classes: Option<BTreeSet<String>> = facts.storage_classes.as_ref().map(|s| {
+        s.iter()
+            .cloned()
+            .chain(selected("storageclasses.storage.k8s.io").map(|i| i.name.clone()))
+            .collect()
+    });
     let reprovisioned: BTreeSet<String> = selected("persistentvolumes")
-        .filter(|pv| pv.object.pointer("/spec/persistentVolumeReclaimPolicy").and_then(Value::as_str) == Some("Delete"))
+        .filter(|pv| {
+            pv.object
+                .pointer("/spec/persistentVolumeReclaimPolicy")
+                .and_then(Value::as_str)
+                == Some("Delete")
+        })
         .map(|pv| pv.name.clone())
         .collect();
     let mut crd_resources: BTreeMap<String, Vec<ApiResourceInfo>> = BTreeMap::new();
@@ -115,7 +155,15 @@ pub fn plan(
     }
     let status_filter = {
         let resolve = |v: &[String]| -> Vec<String> {
-            v.iter().map(|n| if has_wildcard(n) { n.clone() } else { surface.resolve(n).unwrap_or_else(|| n.clone()) }).collect()
+            v.iter()
+                .map(|n| {
+                    if has_wildcard(n) {
+                        n.clone()
+                    } else {
+                        surface.resolve(n).unwrap_or_else(|| n.clone())
+                    }
+                })
+                .collect()
         };
         IncludesExcludes::new(
             resolve(&opts.restore_status.included_resources),
@@ -127,10 +175,13 @@ pub fn plan(
     let mut planned: Vec<(usize, PlannedItem)> = Vec::new();
     for (i, item) in sorted.iter().enumerate() {
         if let Some(reason) = decision[i].take() {
-            if item.group_resource != "namespaces" {
-                skipped.push(SkippedItem { key: item.key(), reason });
-            } else {
+            if item.group_resource == "namespaces" {
                 decision[i] = Some(reason);
+            } else {
+                skipped.push(SkippedItem {
+                    key: item.key(),
+                    reason,
+                });
             }
             continue;
         }
@@ -140,7 +191,10 @@ pub fn plan(
         let (info, mut obj, mut item_actions) = match fit_version(item, surface, &crd_resources) {
             Ok(x) => x,
             Err(reason) => {
-                skipped.push(SkippedItem { key: item.key(), reason });
+                skipped.push(SkippedItem {
+                    key: item.key(),
+                    reason,
+                });
                 continue;
             }
         };
@@ -148,7 +202,11 @@ pub fn plan(
             item_actions.insert(0, n.clone());
         }
         let gr = item.group_resource.as_str();
-        let target_namespace = if info.namespaced { item.namespace.as_deref().map(target_ns) } else { None };
+        let target_namespace = if info.namespaced {
+            item.namespace.as_deref().map(target_ns)
+        } else {
+            None
+        };
         let status = actions::reset_metadata(&mut obj, &mut item_actions);
         let ctx = ActionCtx {
             namespace_mappings: &opts.namespace_mappings,
@@ -158,37 +216,62 @@ pub fn plan(
             target_namespace: target_namespace.as_deref(),
         };
         if let Err(reason) = actions::run(gr, &mut obj, &ctx, &mut item_actions) {
-            skipped.push(SkippedItem { key: item.key(), reason });
+            skipped.push(SkippedItem {
+                key: item.key(),
+                reason,
+            });
             continue;
         }
         let (sc_actions, used) = remap::map_storage_classes(gr, &mut obj, &opts.storage_class_mappings);
-        if let Some(missing) =
-            used.into_iter().find(|c| storage_classes.as_ref().is_some_and(|known| !known.contains(c)))
+        if let Some(missing) = used
+            .into_iter()
+            .find(|c| storage_classes.as_ref().is_some_and(|known| !known.contains(c)))
         {
             errors.push(ItemError {
                 key: item.key(),
                 namespace: target_namespace.clone(),
-                message: format!("error restoring {}: storage class {missing} does not exist in the target", item.key()),
+                message: format!(
+                    "error restoring {}: storage class {missing} does not exist in the target",
+                    item.key()
+                ),
             });
-            skipped.push(SkippedItem { key: item.key(), reason: SkipReason::StorageClassMissing { storage_class: missing } });
+            skipped.push(SkippedItem {
+                key: item.key(),
+                reason: SkipReason::StorageClassMissing {
+                    storage_class: missing,
+                },
+            });
             continue;
         }
         item_actions.extend(sc_actions);
         item_actions.extend(remap::map_images(gr, &mut obj, &opts.image_registry_mappings));
         if let Some(m) = &opts.resource_modifiers {
             for message in m.apply(gr, item.namespace.as_deref(), &mut obj, &mut item_actions) {
-                errors.push(ItemError { key: item.key(), namespace: target_namespace.clone(), message });
+                errors.push(ItemError {
+                    key: item.key(),
+                    namespace: target_namespace.clone(),
+                    message,
+                });
             }
         }
-        if let (Some(ns), Some(md)) = (&target_namespace, obj.get_mut("metadata").and_then(Value::as_object_mut)) {
+        if let (Some(ns), Some(md)) = (
+            &target_namespace,
+            obj.get_mut("metadata").and_then(Value::as_object_mut),
+        ) {
             if item.namespace.as_ref() != Some(ns) {
-                item_actions.push(format!("namespace {} -> {ns}", item.namespace.as_deref().unwrap_or_default()));
+                item_actions.push(format!(
+                    "namespace {} -> {ns}",
+                    item.namespace.as_deref().unwrap_or_default()
+                ));
             }
             md.insert("namespace".into(), Value::String(ns.clone()));
         }
         actions::add_restore_labels(&mut obj, &opts.backup_name, &opts.restore_name);
         let status = status.filter(|_| {
-            match obj.pointer("/metadata/annotations/velero.io~1restore-status").and_then(Value::as_str) {
+            match obj
+                .pointer("/metadata/annotations/velero.io~1restore-status")
+                .and_then(Value::as_str)
+            {
                 Some("true") => true,
                 Some("false") => false,
                 _ => status_filter.explicitly_includes(gr) && !status_filter.explicitly_excludes(gr),
@@ -197,7 +280,11 @@ pub fn plan(
         if status.is_some() {
             item_actions.push("status restored after create".into());
         }
-        let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or(&item.name).to_string();
+        let name = obj
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or(&item.name)
+            .to_string();
         let wait = (gr == CRDS).then(|| Wait::CrdEstablished(name.clone()));
         planned.push((
             i,
@@ -227,14 +314,20 @@ pub fn plan(
     }
     for (name, &j) in &ns_objects {
         if decision[j].is_none() {
-            needed.entry(target_ns(name)).or_default().insert((*name).to_string());
+            needed
+                .entry(target_ns(name))
+                .or_default()
+                .insert((*name).to_string());
         }
     }
     for (name, &j) in &ns_objects {
         if let Some(reason) = decision[j].take()
             && !needed.values().any(|o| o.contains(*name))
         {
-            skipped.push(SkippedItem { key: sorted[j].key(), reason });
+            skipped.push(SkippedItem {
+                key: sorted[j].key(),
+                reason,
+            });
         }
     }
     let mut namespaces_to_create = Vec::new();
@@ -252,11 +345,19 @@ pub fn plan(
     for (target, originals) in needed {
         let original: Vec<String> = originals.into_iter().collect();
         if original.len() > 1 {
-            warnings.push(format!("namespaces {} are all restored into {target}", original.join(", ")));
+            warnings.push(format!(
+                "namespaces {} are all restored into {target}",
+                original.join(", ")
+            ));
         }
-        let from = original.iter().find_map(|o| ns_objects.get(o.as_str()).map(|&j| sorted[j]));
+        let from = original
+            .iter()
+            .find_map(|o| ns_objects.get(o.as_str()).map(|&j| sorted[j]));
         let field = |k: &str| -> BTreeMap<String, Value> {
-            from.and_then(|n| n.object.pointer(&format!("/metadata/{k}"))).and_then(Value::as_object).map(|m| m.clone().into_iter().collect()).unwrap_or_default()
+            from.and_then(|n| n.object.pointer(&format!("/metadata/{k}")))
+                .and_then(Value::as_object)
+                .map(|m| m.clone().into_iter().collect())
+                .unwrap_or_default()
         };
         let (labels, annotations) = (field("labels"), field("annotations"));
         let spec = from.and_then(|n| n.object.get("spec")).cloned();
@@ -288,7 +389,11 @@ pub fn plan(
             annotations,
             spec,
         });
-        let source = ItemKey { group_resource: "namespaces".into(), namespace: None, name: original[0].clone() };
+        let source = ItemKey {
+            group_resource: "namespaces".into(),
+            namespace: None,
+            name: original[0].clone(),
+        };
         let idx = by_key.get(&source).copied().unwrap_or(usize::MAX);
         planned.push((
             idx,
@@ -304,9 +409,16 @@ pub fn plan(
     }
 
     // Waves.
-    let planned_of: BTreeMap<usize, usize> =
-        planned.iter().enumerate().filter(|(_, (b, _))| *b != usize::MAX).map(|(p, (b, _))| (*b, p)).collect();
-    let stages: Vec<Stage> = planned.iter().map(|(_, p)| ordering.stage(&p.source.group_resource)).collect();
+    let planned_of: BTreeMap<usize, usize> = planned
+        .iter()
+        .enumerate()
+        .filter(|(_, (b, _))| *b != usize::MAX)
+        .map(|(p, (b, _))| (*b, p))
+        .collect();
+    let stages: Vec<Stage> = planned
+        .iter()
+        .map(|(_, p)| ordering.stage(&p.source.group_resource))
+        .collect();
     let deps: Vec<Vec<usize>> = planned
         .iter()
         .map(|(b, p)| {
@@ -322,11 +434,22 @@ pub fn plan(
         .collect();
     let (assigned, cyclic) = assign_waves(&stages, &deps);
     for c in cyclic {
-        warnings.push(format!("ownerReferences of {} form a cycle; ordered without them", planned[c].1.source));
+        warnings.push(format!(
+            "ownerReferences of {} form a cycle; ordered without them",
+            planned[c].1.source
+        ));
     }
     let mut waves: BTreeMap<usize, Wave> = BTreeMap::new();
     for ((_, item), (w, name)) in planned.into_iter().zip(assigned) {
-        waves.entry(w).or_insert_with(|| Wave { index: w, name, items: vec![] }).items.push(item);
+        waves
+            .entry(w)
+            .or_insert_with(|| Wave {
+                index: w,
+                name,
+                items: vec![],
+            })
+            .items
+            .push(item);
     }
     let mut waves: Vec<Wave> = waves.into_values().collect();
     for (n, w) in waves.iter_mut().enumerate() {
@@ -392,7 +515,10 @@ fn fit_version(
     served.sort_by_key(|r| !r.preferred);
     for info in &served {
         if let Some((v, o)) = item.alt_versions.iter().find(|(v, _)| *v == info.api_version()) {
-            let action = format!("api version {} not served by the target; using the backup's {v} copy", item.api_version);
+            let action = format!(
+                "api version {} not served by the target; using the backup's {v} copy",
+                item.api_version
+            );
             return Ok((info.clone(), o.clone(), vec![action]));
         }
     }
@@ -408,9 +534,13 @@ fn fit_version(
 
 /// Kubernetes version priority: GA > beta > alpha, higher numbers first, others last.
 fn version_priority(v: &str) -> (u8, u64, u8, u64) {
-    let Some(rest) = v.strip_prefix('v') else { return (0, 0, 0, 0) };
+    let Some(rest) = v.strip_prefix('v') else {
+        return (0, 0, 0, 0);
+    };
     let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-    let Ok(major) = digits.parse::<u64>() else { return (0, 0, 0, 0) };
+    let Ok(major) = digits.parse::<u64>() else {
+        return (0, 0, 0, 0);
+    };
     let tail = &rest[digits.len()..];
     let (tier, minor) = if tail.is_empty() {
         (3, 0)
@@ -426,8 +556,18 @@ fn version_priority(v: &str) -> (u8, u64, u8, u64) {
 
 /// The resources a CRD of the backup will serve once restored.
 fn crd_resource_infos(crd: &Value) -> Vec<ApiResourceInfo> {
-    let s = |p: &str| crd.pointer(p).and_then(Value::as_str).unwrap_or_default().to_string();
-    let (group, plural, kind, singular) = (s("/spec/group"), s("/spec/names/plural"), s("/spec/names/kind"), s("/spec/names/singular"));
+    let s = |p: &str| {
+        crd.pointer(p)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let (group, plural, kind, singular) = (
+        s("/spec/group"),
+        s("/spec/names/plural"),
+        s("/spec/names/kind"),
+        s("/spec/names/singular"),
+    );
     if group.is_empty() || plural.is_empty() {
         return vec![];
     }
@@ -443,7 +583,10 @@ fn crd_resource_infos(crd: &Value) -> Vec<ApiResourceInfo> {
     if versions.is_empty() && !s("/spec/version").is_empty() {
         versions.push(s("/spec/version"));
     }
-    let preferred = versions.iter().max_by_key(|v| (version_priority(v), std::cmp::Reverse((*v).clone()))).cloned();
+    let preferred = versions
+        .iter()
+        .max_by_key(|v| (version_priority(v), std::cmp::Reverse((*v).clone())))
+        .cloned();
     let short_names: Vec<String> = crd
         .pointer("/spec/names/shortNames")
         .and_then(Value::as_array)
@@ -459,7 +602,13 @@ fn crd_resource_infos(crd: &Value) -> Vec<ApiResourceInfo> {
             kind: kind.clone(),
             singular: singular.clone(),
             namespaced,
-            verbs: vec!["create".into(), "get".into(), "list".into(), "patch".into(), "update".into()],
+            verbs: vec![
+                "create".into(),
+                "get".into(),
+                "list".into(),
+                "patch".into(),
+                "update".into(),
+            ],
             short_names: short_names.clone(),
         })
         .collect()

@@ -17,7 +17,9 @@ pub(crate) fn dns1123_label(s: &str) -> Result<(), String> {
     }
     let ok_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-';
     if !s.chars().all(ok_char) || s.starts_with('-') || s.ends_with('-') {
-        return Err("must be a DNS-1123 label (lowercase alphanumerics and '-', alphanumeric at both ends)".into());
+        return Err(
+            "must be a DNS-1123 label (lowercase alphanumerics and '-', alphanumeric at both ends)".into(),
+        );
     }
     Ok(())
 }
@@ -27,7 +29,9 @@ fn dns1123_subdomain(s: &str) -> Result<(), String> {
     if s.len() > 253 {
         return Err("must be at most 253 characters".into());
     }
-    s.split('.').try_for_each(dns1123_label).map_err(|_| "must be a DNS-1123 subdomain".to_string())
+    s.split('.')
+        .try_for_each(dns1123_label)
+        .map_err(|_| "must be a DNS-1123 subdomain".to_string())
 }
 
 /// Validate every mapping of the options.
@@ -38,17 +42,40 @@ pub(crate) fn validate(
 ) -> Result<()> {
     for (from, to) in namespaces {
         dns1123_label(to)
-            .and_then(|()| if from.is_empty() { Err("source namespace is empty".into()) } else { Ok(()) })
-            .map_err(|reason| PlanError::InvalidNamespaceMapping { from: from.clone(), to: to.clone(), reason })?;
+            .and_then(|()| {
+                if from.is_empty() {
+                    Err("source namespace is empty".into())
+                } else {
+                    Ok(())
+                }
+            })
+            .map_err(|reason| PlanError::InvalidNamespaceMapping {
+                from: from.clone(),
+                to: to.clone(),
+                reason,
+            })?;
     }
     for (from, to) in storage_classes {
         dns1123_subdomain(to)
-            .and_then(|()| if from.is_empty() { Err("source class is empty".into()) } else { Ok(()) })
-            .map_err(|reason| PlanError::InvalidStorageClassMapping { from: from.clone(), to: to.clone(), reason })?;
+            .and_then(|()| {
+                if from.is_empty() {
+                    Err("source class is empty".into())
+                } else {
+                    Ok(())
+                }
+            })
+            .map_err(|reason| PlanError::InvalidStorageClassMapping {
+                from: from.clone(),
+                to: to.clone(),
+                reason,
+            })?;
     }
     for (from, to) in registries {
         if from.is_empty() || to.is_empty() {
-            return Err(PlanError::InvalidImageMapping { from: from.clone(), to: to.clone() });
+            return Err(PlanError::InvalidImageMapping {
+                from: from.clone(),
+                to: to.clone(),
+            });
         }
     }
     Ok(())
@@ -89,12 +116,22 @@ pub(crate) fn map_images(gr: &str, obj: &mut Value, mappings: &BTreeMap<String, 
         return actions;
     }
     for ptr in pod_spec_pointers(gr) {
-        let Some(spec) = obj.pointer_mut(ptr) else { continue };
+        let Some(spec) = obj.pointer_mut(ptr) else {
+            continue;
+        };
         for list in ["initContainers", "containers", "ephemeralContainers"] {
-            let Some(cs) = spec.get_mut(list).and_then(Value::as_array_mut) else { continue };
+            let Some(cs) = spec.get_mut(list).and_then(Value::as_array_mut) else {
+                continue;
+            };
             for c in cs {
-                let name = c.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
-                let Some(image) = c.get("image").and_then(Value::as_str) else { continue };
+                let name = c
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string();
+                let Some(image) = c.get("image").and_then(Value::as_str) else {
+                    continue;
+                };
                 if let Some(new) = map_image(image, mappings) {
                     actions.push(format!("image of {list}[{name}] {image} -> {new}"));
                     c["image"] = Value::String(new);
@@ -115,7 +152,9 @@ pub(crate) fn map_storage_classes(
     let mut actions = Vec::new();
     let mut used = Vec::new();
     let mut map_at = |v: &mut Value, what: &str| {
-        let Some(old) = v.get("storageClassName").and_then(Value::as_str) else { return };
+        let Some(old) = v.get("storageClassName").and_then(Value::as_str) else {
+            return;
+        };
         if let Some(new) = mappings.get(old) {
             actions.push(format!("storage class of {what} {old} -> {new}"));
             used.push(new.clone());
@@ -129,9 +168,16 @@ pub(crate) fn map_storage_classes(
             }
         }
         "statefulsets.apps" => {
-            if let Some(ts) = obj.pointer_mut("/spec/volumeClaimTemplates").and_then(Value::as_array_mut) {
+            if let Some(ts) = obj
+                .pointer_mut("/spec/volumeClaimTemplates")
+                .and_then(Value::as_array_mut)
+            {
                 for t in ts {
-                    let name = t.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
+                    let name = t
+                        .pointer("/metadata/name")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string();
                     if let Some(spec) = t.get_mut("spec") {
                         map_at(spec, &format!("volumeClaimTemplates[{name}]"));
                     }
@@ -151,14 +197,29 @@ mod tests {
     fn image_mapping_is_prefix_and_longest_wins() {
         let m: BTreeMap<String, String> = [
             ("registry.old".to_string(), "registry.new".to_string()),
-            ("registry.old/team".to_string(), "mirror.example/team2".to_string()),
-            ("docker.io/library/".to_string(), "mirror.example/lib/".to_string()),
+            (
+                "registry.old/team".to_string(),
+                "mirror.example/team2".to_string(),
+            ),
+            (
+                "docker.io/library/".to_string(),
+                "mirror.example/lib/".to_string(),
+            ),
         ]
         .into();
-        assert_eq!(map_image("registry.old/app:1", &m).as_deref(), Some("registry.new/app:1"));
-        assert_eq!(map_image("registry.old/team/app@sha256:ab", &m).as_deref(), Some("mirror.example/team2/app@sha256:ab"));
+        assert_eq!(
+            map_image("registry.old/app:1", &m).as_deref(),
+            Some("registry.new/app:1")
+        );
+        assert_eq!(
+            map_image("registry.old/team/app@sha256:ab", &m).as_deref(),
+            Some("mirror.example/team2/app@sha256:ab")
+        );
         assert_eq!(map_image("registry.older/app:1", &m), None);
-        assert_eq!(map_image("docker.io/library/nginx", &m).as_deref(), Some("mirror.example/lib/nginx"));
+        assert_eq!(
+            map_image("docker.io/library/nginx", &m).as_deref(),
+            Some("mirror.example/lib/nginx")
+        );
         assert_eq!(map_image("nginx:1.27", &m), None);
     }
 
@@ -169,9 +230,15 @@ mod tests {
         assert!(validate(&ns("app-2"), &none, &none).is_ok());
         for bad in ["App", "-a", "a_b", "", &"a".repeat(64)] {
             let err = validate(&ns(bad), &none, &none).unwrap_err().to_string();
-            assert!(err.starts_with(&format!("validate namespace mapping app:{bad}: ")), "{err}");
+            assert!(
+                err.starts_with(&format!("validate namespace mapping app:{bad}: ")),
+                "{err}"
+            );
         }
         let sc = [("gp2".to_string(), "Fast SSD".to_string())].into();
-        assert!(matches!(validate(&none, &sc, &none), Err(PlanError::InvalidStorageClassMapping { .. })));
+        assert!(matches!(
+            validate(&none, &sc, &none),
+            Err(PlanError::InvalidStorageClassMapping { .. })
+        ));
     }
 }

@@ -21,7 +21,10 @@ pub(crate) const ALWAYS_EXCLUDED: &[&str] = &[
 ];
 
 /// Restored even when filters or selectors would exclude them (§5.1).
-pub(crate) const MUST_HAVE: &[&str] = &["datauploads.velero.io", "volumesnapshotcontents.snapshot.storage.k8s.io"];
+pub(crate) const MUST_HAVE: &[&str] = &[
+    "datauploads.velero.io",
+    "volumesnapshotcontents.snapshot.storage.k8s.io",
+];
 
 /// The restore's filters, resolved against the target's discovery.
 pub(crate) struct Filters {
@@ -38,7 +41,11 @@ impl Filters {
             names
                 .iter()
                 .map(|n| {
-                    if has_wildcard(n) { n.clone() } else { surface.resolve(n).unwrap_or_else(|| n.to_ascii_lowercase()) }
+                    if has_wildcard(n) {
+                        n.clone()
+                    } else {
+                        surface.resolve(n).unwrap_or_else(|| n.to_ascii_lowercase())
+                    }
                 })
                 .collect()
         };
@@ -55,8 +62,10 @@ impl Filters {
             });
         }
         for p in opts.include_namespaces.iter().chain(&opts.exclude_namespaces) {
-            validate_namespace_pattern(p)
-                .map_err(|reason| PlanError::InvalidFilter { field: "namespaces", reason })?;
+            validate_namespace_pattern(p).map_err(|reason| PlanError::InvalidFilter {
+                field: "namespaces",
+                reason,
+            })?;
         }
         let includes = resolve(&opts.include_resources);
         if let Some(bad) = includes.iter().find(|i| ALWAYS_EXCLUDED.contains(&i.as_str())) {
@@ -75,8 +84,10 @@ impl Filters {
         }
         let mut selectors = Vec::new();
         for s in opts.label_selector.iter().chain(&opts.or_label_selectors) {
-            let sel = LabelSelector::parse(s)
-                .map_err(|reason| PlanError::InvalidSelector { selector: s.clone(), reason })?;
+            let sel = LabelSelector::parse(s).map_err(|reason| PlanError::InvalidSelector {
+                selector: s.clone(),
+                reason,
+            })?;
             selectors.push(sel);
         }
         let names = if opts.include_names.is_empty() {
@@ -90,8 +101,16 @@ impl Filters {
                 }
                 let gr = |r: &str| surface.resolve(r).unwrap_or_else(|| r.to_ascii_lowercase());
                 let key = match parts[..] {
-                    [r, n] => ItemKey { group_resource: gr(r), namespace: None, name: n.into() },
-                    [r, ns, n] => ItemKey { group_resource: gr(r), namespace: Some(ns.into()), name: n.into() },
+                    [r, n] => ItemKey {
+                        group_resource: gr(r),
+                        namespace: None,
+                        name: n.into(),
+                    },
+                    [r, ns, n] => ItemKey {
+                        group_resource: gr(r),
+                        namespace: Some(ns.into()),
+                        name: n.into(),
+                    },
                     _ => return Err(PlanError::InvalidIncludeName { entry: entry.clone() }),
                 };
                 set.insert(key);
@@ -100,7 +119,10 @@ impl Filters {
         };
         Ok(Self {
             resources: IncludesExcludes::new(includes, excludes),
-            namespaces: IncludesExcludes::new(opts.include_namespaces.clone(), opts.exclude_namespaces.clone()),
+            namespaces: IncludesExcludes::new(
+                opts.include_namespaces.clone(),
+                opts.exclude_namespaces.clone(),
+            ),
             cluster: opts.include_cluster_resources,
             selectors,
             names,
@@ -109,7 +131,8 @@ impl Filters {
 
     /// Whether cluster-scoped items are selected directly.
     pub fn cluster_selected(&self) -> bool {
-        self.cluster.unwrap_or_else(|| self.namespaces.includes_everything())
+        self.cluster
+            .unwrap_or_else(|| self.namespaces.includes_everything())
     }
 
     /// Whether a related cluster-scoped item (PV of a PVC, PriorityClass of a pod) may be pulled in.
@@ -129,7 +152,11 @@ impl Filters {
         if !self.resources.should_include(gr) {
             return Err(SkipReason::ResourceFilter);
         }
-        let ns_checked = if gr == "namespaces" { Some(&item.name) } else { item.namespace.as_ref() };
+        let ns_checked = if gr == "namespaces" {
+            Some(&item.name)
+        } else {
+            item.namespace.as_ref()
+        };
         if let Some(ns) = ns_checked
             && !self.namespaces.should_include(ns)
         {
@@ -170,22 +197,27 @@ pub(crate) fn item_rules(item: &BackupItem) -> Result<(), SkipReason> {
     let o = &item.object;
     match item.group_resource.as_str() {
         "pods" => {
-            if o.pointer("/metadata/annotations/kubernetes.io~1config.mirror").is_some() {
+            if o.pointer("/metadata/annotations/kubernetes.io~1config.mirror")
+                .is_some()
+            {
                 return Err(SkipReason::MirrorPod);
             }
-            if let Some(phase @ ("Succeeded" | "Failed")) = o.pointer("/status/phase").and_then(Value::as_str) {
+            if let Some(phase @ ("Succeeded" | "Failed")) = o.pointer("/status/phase").and_then(Value::as_str)
+            {
                 return Err(SkipReason::CompletedPod { phase: phase.into() });
             }
         }
-        "jobs.batch" => {
-            if o.pointer("/status/completionTime").is_some_and(|v| !v.is_null() && v != "") {
-                return Err(SkipReason::CompletedJob);
-            }
+        "jobs.batch"
+            if o.pointer("/status/completionTime")
+                .is_some_and(|v| !v.is_null() && v != "") =>
+        {
+            return Err(SkipReason::CompletedJob);
         }
-        "apiservices.apiregistration.k8s.io" => {
-            if o.pointer("/metadata/labels/kube-aggregator.kubernetes.io~1automanaged").is_some() {
-                return Err(SkipReason::AutomanagedApiService);
-            }
+        "apiservices.apiregistration.k8s.io"
+            if o.pointer("/metadata/labels/kube-aggregator.kubernetes.io~1automanaged")
+                .is_some() =>
+        {
+            return Err(SkipReason::AutomanagedApiService);
         }
         _ => {}
     }
@@ -195,7 +227,13 @@ pub(crate) fn item_rules(item: &BackupItem) -> Result<(), SkipReason> {
 /// Owner kinds whose controller recreates a dependent of the given resource.
 fn recreating_owner_kinds(gr: &str) -> &'static [&'static str] {
     match gr {
-        "pods" => &["ReplicaSet", "StatefulSet", "DaemonSet", "Job", "ReplicationController"],
+        "pods" => &[
+            "ReplicaSet",
+            "StatefulSet",
+            "DaemonSet",
+            "Job",
+            "ReplicationController",
+        ],
         "replicasets.apps" => &["Deployment"],
         "jobs.batch" => &["CronJob"],
         "endpointslices.discovery.k8s.io" => &["Service"],
@@ -206,7 +244,10 @@ fn recreating_owner_kinds(gr: &str) -> &'static [&'static str] {
 
 /// An ownerReference resolved against the backup.
 pub(crate) fn owner_refs(o: &Value) -> impl Iterator<Item = &Value> {
-    o.pointer("/metadata/ownerReferences").and_then(Value::as_array).into_iter().flatten()
+    o.pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
 }
 
 /// Index of backup items by uid and by (kind, namespace, name), for ownerReference lookup.
@@ -224,7 +265,9 @@ impl OwnerIndex {
                 by_uid.entry(uid.to_string()).or_insert(i);
             }
             if let Some(kind) = it.object.get("kind").and_then(Value::as_str) {
-                by_kind_name.entry((kind.to_string(), it.namespace.clone(), it.name.clone())).or_insert(i);
+                by_kind_name
+                    .entry((kind.to_string(), it.namespace.clone(), it.name.clone()))
+                    .or_insert(i);
             }
         }
         Self { by_uid, by_kind_name }
@@ -233,7 +276,11 @@ impl OwnerIndex {
     /// The backup item an ownerReference of `item` points to (owners live in the same namespace,
     /// or are cluster-scoped).
     pub fn resolve(&self, item: &BackupItem, r: &Value) -> Option<usize> {
-        if let Some(i) = r.get("uid").and_then(Value::as_str).and_then(|u| self.by_uid.get(u)) {
+        if let Some(i) = r
+            .get("uid")
+            .and_then(Value::as_str)
+            .and_then(|u| self.by_uid.get(u))
+        {
             return Some(*i);
         }
         let kind = r.get("kind").and_then(Value::as_str)?.to_string();
@@ -248,7 +295,12 @@ impl OwnerIndex {
 /// `skip_owned`: the restored controller that recreates `items[i]`, as `resource/name`.
 /// `selected[j]` says whether item `j` is restored (before `skip_owned` is applied: an owner
 /// that is itself skipped as owned is recreated too, so its dependents still are).
-pub(crate) fn recreated_by(items: &[&BackupItem], i: usize, index: &OwnerIndex, selected: &[bool]) -> Option<String> {
+pub(crate) fn recreated_by(
+    items: &[&BackupItem],
+    i: usize,
+    index: &OwnerIndex,
+    selected: &[bool],
+) -> Option<String> {
     let item = items[i];
     let kinds = recreating_owner_kinds(&item.group_resource);
     for r in owner_refs(&item.object) {
@@ -268,10 +320,16 @@ pub(crate) fn recreated_by(items: &[&BackupItem], i: usize, index: &OwnerIndex, 
     // Endpoints of a Service with a selector are written by the endpoints controller.
     if item.group_resource == "endpoints" {
         let svc = items.iter().enumerate().find(|(j, s)| {
-            selected[*j] && s.group_resource == "services" && s.namespace == item.namespace && s.name == item.name
+            selected[*j]
+                && s.group_resource == "services"
+                && s.namespace == item.namespace
+                && s.name == item.name
         });
         if let Some((_, s)) = svc
-            && s.object.pointer("/spec/selector").and_then(Value::as_object).is_some_and(|m| !m.is_empty())
+            && s.object
+                .pointer("/spec/selector")
+                .and_then(Value::as_object)
+                .is_some_and(|m| !m.is_empty())
         {
             return Some(format!("services/{}", s.name));
         }
@@ -305,28 +363,56 @@ mod tests {
         let f = Filters::new(&opts, &ApiSurface::default()).unwrap();
         let web = json!({"metadata": {"labels": {"tier": "web"}}});
         assert_eq!(f.primary(&item("pods", Some("app1"), "a", web.clone())), Ok(()));
-        assert_eq!(f.primary(&item("pods", Some("db"), "a", web.clone())), Err(SkipReason::NamespaceFilter));
-        assert_eq!(f.primary(&item("persistentvolumes", None, "pv", web.clone())), Err(SkipReason::ClusterScoped));
-        assert_eq!(f.primary(&item("events", Some("app1"), "e", web.clone())), Err(SkipReason::AlwaysExcluded));
+        assert_eq!(
+            f.primary(&item("pods", Some("db"), "a", web.clone())),
+            Err(SkipReason::NamespaceFilter)
+        );
+        assert_eq!(
+            f.primary(&item("persistentvolumes", None, "pv", web.clone())),
+            Err(SkipReason::ClusterScoped)
+        );
+        assert_eq!(
+            f.primary(&item("events", Some("app1"), "e", web.clone())),
+            Err(SkipReason::AlwaysExcluded)
+        );
         let legacy = json!({"metadata": {"labels": {"tier": "web", "legacy": ""}}});
-        assert_eq!(f.primary(&item("pods", Some("app1"), "a", legacy)), Err(SkipReason::LabelSelector));
+        assert_eq!(
+            f.primary(&item("pods", Some("app1"), "a", legacy)),
+            Err(SkipReason::LabelSelector)
+        );
         // Must-have bypasses filters; related items bypass cluster scope and labels.
-        let vsc = item("volumesnapshotcontents.snapshot.storage.k8s.io", None, "c", json!({}));
+        let vsc = item(
+            "volumesnapshotcontents.snapshot.storage.k8s.io",
+            None,
+            "c",
+            json!({}),
+        );
         assert_eq!(f.primary(&vsc), Ok(()));
-        assert_eq!(f.related(&item("persistentvolumes", None, "pv", json!({}))), Ok(()));
+        assert_eq!(
+            f.related(&item("persistentvolumes", None, "pv", json!({}))),
+            Ok(())
+        );
     }
 
     #[test]
     fn per_item_rules() {
         let mirror = json!({"metadata": {"annotations": {"kubernetes.io/config.mirror": "x"}}});
-        assert_eq!(item_rules(&item("pods", Some("a"), "p", mirror)), Err(SkipReason::MirrorPod));
+        assert_eq!(
+            item_rules(&item("pods", Some("a"), "p", mirror)),
+            Err(SkipReason::MirrorPod)
+        );
         let done = json!({"status": {"phase": "Succeeded"}});
         assert_eq!(
             item_rules(&item("pods", Some("a"), "p", done)),
-            Err(SkipReason::CompletedPod { phase: "Succeeded".into() })
+            Err(SkipReason::CompletedPod {
+                phase: "Succeeded".into()
+            })
         );
         let job = json!({"status": {"completionTime": "2024-01-01T00:00:00Z"}});
-        assert_eq!(item_rules(&item("jobs.batch", Some("a"), "j", job)), Err(SkipReason::CompletedJob));
+        assert_eq!(
+            item_rules(&item("jobs.batch", Some("a"), "j", job)),
+            Err(SkipReason::CompletedJob)
+        );
         let api = json!({"metadata": {"labels": {"kube-aggregator.kubernetes.io/automanaged": "onstart"}}});
         assert_eq!(
             item_rules(&item("apiservices.apiregistration.k8s.io", None, "v1.apps", api)),
@@ -336,10 +422,39 @@ mod tests {
 
     #[test]
     fn invalid_filters() {
-        let bad = |opts: RestoreOptions| Filters::new(&opts, &ApiSurface::default()).err().unwrap().to_string();
-        assert!(bad(RestoreOptions { exclude_namespaces: vec!["*".into()], ..Default::default() }).contains('*'));
-        assert!(bad(RestoreOptions { include_resources: vec!["nodes".into()], ..Default::default() }).contains("nodes"));
-        assert!(bad(RestoreOptions { include_names: vec!["pods/a/b/c".into()], ..Default::default() }).contains("pods/a/b/c"));
-        assert!(bad(RestoreOptions { label_selector: Some("a in (b".into()), ..Default::default() }).contains("a in (b"));
+        let bad = |opts: RestoreOptions| {
+            Filters::new(&opts, &ApiSurface::default())
+                .err()
+                .unwrap()
+                .to_string()
+        };
+        assert!(
+            bad(RestoreOptions {
+                exclude_namespaces: vec!["*".into()],
+                ..Default::default()
+            })
+            .contains('*')
+        );
+        assert!(
+            bad(RestoreOptions {
+                include_resources: vec!["nodes".into()],
+                ..Default::default()
+            })
+            .contains("nodes")
+        );
+        assert!(
+            bad(RestoreOptions {
+                include_names: vec!["pods/a/b/c".into()],
+                ..Default::default()
+            })
+            .contains("pods/a/b/c")
+        );
+        assert!(
+            bad(RestoreOptions {
+                label_selector: Some("a in (b".into()),
+                ..Default::default()
+            })
+            .contains("a in (b")
+        );
     }
 }

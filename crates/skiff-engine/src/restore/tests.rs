@@ -1,10 +1,13 @@
 //! Plan-level tests: exact JSON per case, and the ordering proptest against an oracle.
 
+// Test builders take `json!` values by value for readability.
+#![allow(clippy::needless_pass_by_value)]
+
 use super::*;
 use proptest::prelude::*;
 use serde_json::json;
-use std::collections::{BTreeMap, BTreeSet};
 use skiff_kube::{ApiResourceInfo, ApiSurface};
+use std::collections::{BTreeMap, BTreeSet};
 
 fn res(group: &str, version: &str, resource: &str, kind: &str, namespaced: bool) -> ApiResourceInfo {
     ApiResourceInfo {
@@ -35,16 +38,64 @@ fn surface() -> ApiSurface {
         res("apps", "v1", "statefulsets", "StatefulSet", true),
         res("batch", "v1", "cronjobs", "CronJob", true),
         res("batch", "v1", "jobs", "Job", true),
-        res("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", true),
-        res("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", false),
+        res(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "rolebindings",
+            "RoleBinding",
+            true,
+        ),
+        res(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "clusterrolebindings",
+            "ClusterRoleBinding",
+            false,
+        ),
         res("storage.k8s.io", "v1", "storageclasses", "StorageClass", false),
-        res("apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", false),
-        res("admissionregistration.k8s.io", "v1", "validatingwebhookconfigurations", "ValidatingWebhookConfiguration", false),
-        res("admissionregistration.k8s.io", "v1", "mutatingwebhookconfigurations", "MutatingWebhookConfiguration", false),
-        res("autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler", true),
-        ApiResourceInfo { preferred: false, ..res("autoscaling", "v1", "horizontalpodautoscalers", "HorizontalPodAutoscaler", true) },
+        res(
+            "apiextensions.k8s.io",
+            "v1",
+            "customresourcedefinitions",
+            "CustomResourceDefinition",
+            false,
+        ),
+        res(
+            "admissionregistration.k8s.io",
+            "v1",
+            "validatingwebhookconfigurations",
+            "ValidatingWebhookConfiguration",
+            false,
+        ),
+        res(
+            "admissionregistration.k8s.io",
+            "v1",
+            "mutatingwebhookconfigurations",
+            "MutatingWebhookConfiguration",
+            false,
+        ),
+        res(
+            "autoscaling",
+            "v2",
+            "horizontalpodautoscalers",
+            "HorizontalPodAutoscaler",
+            true,
+        ),
+        ApiResourceInfo {
+            preferred: false,
+            ..res(
+                "autoscaling",
+                "v1",
+                "horizontalpodautoscalers",
+                "HorizontalPodAutoscaler",
+                true,
+            )
+        },
     ];
-    ApiSurface { resources: rs, ..Default::default() }
+    ApiSurface {
+        resources: rs,
+        ..Default::default()
+    }
 }
 
 fn item(gr: &str, ns: Option<&str>, name: &str, api_version: &str, kind: &str, extra: Value) -> BackupItem {
@@ -75,15 +126,26 @@ fn merge(a: &mut Value, b: &Value) {
 }
 
 fn opts() -> RestoreOptions {
-    RestoreOptions { restore_name: "r1".into(), backup_name: "b1".into(), ..Default::default() }
+    RestoreOptions {
+        restore_name: "r1".into(),
+        backup_name: "b1".into(),
+        ..Default::default()
+    }
 }
 
 fn find<'a>(p: &'a RestorePlan, gr: &str, name: &str) -> &'a PlannedItem {
-    p.items().find(|i| i.source.group_resource == gr && i.source.name == name).unwrap_or_else(|| panic!("{gr}/{name} not planned:\n{p}"))
+    p.items()
+        .find(|i| i.source.group_resource == gr && i.source.name == name)
+        .unwrap_or_else(|| panic!("{gr}/{name} not planned:\n{p}"))
 }
 
 fn skip_reason(p: &RestorePlan, gr: &str, name: &str) -> SkipReason {
-    p.skipped.iter().find(|s| s.key.group_resource == gr && s.key.name == name).unwrap_or_else(|| panic!("{gr}/{name} not skipped:\n{p}")).reason.clone()
+    p.skipped
+        .iter()
+        .find(|s| s.key.group_resource == gr && s.key.name == name)
+        .unwrap_or_else(|| panic!("{gr}/{name} not skipped:\n{p}"))
+        .reason
+        .clone()
 }
 
 const LABELS: fn() -> Value = || json!({"velero.io/backup-name": "b1", "velero.io/restore-name": "r1"});
@@ -91,84 +153,223 @@ const LABELS: fn() -> Value = || json!({"velero.io/backup-name": "b1", "velero.i
 #[test]
 fn namespace_mapping_rewrites_every_named_reference() {
     let items = vec![
-        item("namespaces", None, "app", "v1", "Namespace", json!({"metadata": {"labels": {"team": "a"}}, "spec": {"finalizers": ["kubernetes"]}})),
-        item("configmaps", Some("app"), "cfg", "v1", "ConfigMap", json!({"data": {"k": "v"}})),
-        item("persistentvolumes", None, "pv1", "v1", "PersistentVolume", json!({"metadata": {"annotations": {"pv.kubernetes.io/bound-by-controller": "yes"}},
-            "spec": {"persistentVolumeReclaimPolicy": "Retain", "claimRef": {"namespace": "app", "name": "data", "uid": "u", "resourceVersion": "3"}}})),
-        item("rolebindings.rbac.authorization.k8s.io", Some("app"), "rb", "rbac.authorization.k8s.io/v1", "RoleBinding", json!({
-            "subjects": [{"kind": "ServiceAccount", "name": "sa", "namespace": "app"}, {"kind": "ServiceAccount", "name": "x", "namespace": "other"}]})),
-        item("clusterrolebindings.rbac.authorization.k8s.io", None, "crb", "rbac.authorization.k8s.io/v1", "ClusterRoleBinding", json!({
-            "subjects": [{"kind": "ServiceAccount", "name": "sa", "namespace": "app"}]})),
+        item(
+            "namespaces",
+            None,
+            "app",
+            "v1",
+            "Namespace",
+            json!({"metadata": {"labels": {"team": "a"}}, "spec": {"finalizers": ["kubernetes"]}}),
+        ),
+        item(
+            "configmaps",
+            Some("app"),
+            "cfg",
+            "v1",
+            "ConfigMap",
+            json!({"data": {"k": "v"}}),
+        ),
+        item(
+            "persistentvolumes",
+            None,
+            "pv1",
+            "v1",
+            "PersistentVolume",
+            json!({"metadata": {"annotations": {"pv.kubernetes.io/bound-by-controller": "yes"}},
+            "spec": {"persistentVolumeReclaimPolicy": "Retain", "claimRef": {"namespace": "app", "name": "data", "uid": "u", "resourceVersion": "3"}}}),
+        ),
+        item(
+            "rolebindings.rbac.authorization.k8s.io",
+            Some("app"),
+            "rb",
+            "rbac.authorization.k8s.io/v1",
+            "RoleBinding",
+            json!({
+            "subjects": [{"kind": "ServiceAccount", "name": "sa", "namespace": "app"}, {"kind": "ServiceAccount", "name": "x", "namespace": "other"}]}),
+        ),
+        item(
+            "clusterrolebindings.rbac.authorization.k8s.io",
+            None,
+            "crb",
+            "rbac.authorization.k8s.io/v1",
+            "ClusterRoleBinding",
+            json!({
+            "subjects": [{"kind": "ServiceAccount", "name": "sa", "namespace": "app"}]}),
+        ),
     ];
-    let o = RestoreOptions { namespace_mappings: [("app".to_string(), "app2".to_string())].into(), ..opts() };
+    let o = RestoreOptions {
+        namespace_mappings: [("app".to_string(), "app2".to_string())].into(),
+        ..opts()
+    };
     let p = plan(&items, &surface(), &o, &TargetFacts::default()).unwrap();
-    assert_eq!(find(&p, "configmaps", "cfg").object, json!({"apiVersion": "v1", "kind": "ConfigMap",
-        "metadata": {"name": "cfg", "namespace": "app2", "labels": LABELS()}, "data": {"k": "v"}}));
-    assert_eq!(find(&p, "configmaps", "cfg").target.namespace.as_deref(), Some("app2"));
-    assert_eq!(find(&p, "persistentvolumes", "pv1").object, json!({"apiVersion": "v1", "kind": "PersistentVolume",
+    assert_eq!(
+        find(&p, "configmaps", "cfg").object,
+        json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "cfg", "namespace": "app2", "labels": LABELS()}, "data": {"k": "v"}})
+    );
+    assert_eq!(
+        find(&p, "configmaps", "cfg").target.namespace.as_deref(),
+        Some("app2")
+    );
+    assert_eq!(
+        find(&p, "persistentvolumes", "pv1").object,
+        json!({"apiVersion": "v1", "kind": "PersistentVolume",
         "metadata": {"name": "pv1", "annotations": {}, "labels": LABELS()},
-        "spec": {"persistentVolumeReclaimPolicy": "Retain", "claimRef": {"namespace": "app2", "name": "data"}}}));
-    assert_eq!(find(&p, "rolebindings.rbac.authorization.k8s.io", "rb").object["subjects"],
-        json!([{"kind": "ServiceAccount", "name": "sa", "namespace": "app2"}, {"kind": "ServiceAccount", "name": "x", "namespace": "other"}]));
-    assert_eq!(find(&p, "clusterrolebindings.rbac.authorization.k8s.io", "crb").object["subjects"][0]["namespace"], json!("app2"));
+        "spec": {"persistentVolumeReclaimPolicy": "Retain", "claimRef": {"namespace": "app2", "name": "data"}}})
+    );
+    assert_eq!(
+        find(&p, "rolebindings.rbac.authorization.k8s.io", "rb").object["subjects"],
+        json!([{"kind": "ServiceAccount", "name": "sa", "namespace": "app2"}, {"kind": "ServiceAccount", "name": "x", "namespace": "other"}])
+    );
+    assert_eq!(
+        find(&p, "clusterrolebindings.rbac.authorization.k8s.io", "crb").object["subjects"][0]["namespace"],
+        json!("app2")
+    );
     // The namespace: created under the new name from the backup's labels and spec, no restore labels.
     let ns = find(&p, "namespaces", "app");
-    assert_eq!(ns.object, json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "app2", "labels": {"team": "a"}},
-        "spec": {"finalizers": ["kubernetes"]}}));
+    assert_eq!(
+        ns.object,
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "app2", "labels": {"team": "a"}},
+        "spec": {"finalizers": ["kubernetes"]}})
+    );
     assert_eq!(ns.wait, Some(Wait::NamespaceReady("app2".into())));
     assert_eq!(p.namespaces_to_create.len(), 1);
     assert!(p.namespaces_to_create[0].from_backup);
     // Invalid target names are refused before anything is planned.
-    let bad = RestoreOptions { namespace_mappings: [("app".to_string(), "App_2".to_string())].into(), ..opts() };
+    let bad = RestoreOptions {
+        namespace_mappings: [("app".to_string(), "App_2".to_string())].into(),
+        ..opts()
+    };
     let err = plan(&items, &surface(), &bad, &TargetFacts::default()).unwrap_err();
-    assert!(matches!(&err, PlanError::InvalidNamespaceMapping { from, to, .. } if from == "app" && to == "App_2"), "{err}");
+    assert!(
+        matches!(&err, PlanError::InvalidNamespaceMapping { from, to, .. } if from == "app" && to == "App_2"),
+        "{err}"
+    );
 }
 
 #[test]
 fn storage_class_mapping_and_missing_class() {
     let items = vec![
-        item("persistentvolumeclaims", Some("a"), "data", "v1", "PersistentVolumeClaim", json!({"spec": {"storageClassName": "gp2"}})),
-        item("statefulsets.apps", Some("a"), "db", "apps/v1", "StatefulSet", json!({"spec": {"volumeClaimTemplates": [
-            {"metadata": {"name": "d"}, "spec": {"storageClassName": "gp2"}}, {"metadata": {"name": "e"}, "spec": {"storageClassName": "other"}}]}})),
-        item("persistentvolumeclaims", Some("a"), "logs", "v1", "PersistentVolumeClaim", json!({"spec": {"storageClassName": "slow"}})),
+        item(
+            "persistentvolumeclaims",
+            Some("a"),
+            "data",
+            "v1",
+            "PersistentVolumeClaim",
+            json!({"spec": {"storageClassName": "gp2"}}),
+        ),
+        item(
+            "statefulsets.apps",
+            Some("a"),
+            "db",
+            "apps/v1",
+            "StatefulSet",
+            json!({"spec": {"volumeClaimTemplates": [
+            {"metadata": {"name": "d"}, "spec": {"storageClassName": "gp2"}}, {"metadata": {"name": "e"}, "spec": {"storageClassName": "other"}}]}}),
+        ),
+        item(
+            "persistentvolumeclaims",
+            Some("a"),
+            "logs",
+            "v1",
+            "PersistentVolumeClaim",
+            json!({"spec": {"storageClassName": "slow"}}),
+        ),
     ];
     let o = RestoreOptions {
-        storage_class_mappings: [("gp2".to_string(), "gp3".to_string()), ("slow".to_string(), "missing".to_string())].into(),
+        storage_class_mappings: [
+            ("gp2".to_string(), "gp3".to_string()),
+            ("slow".to_string(), "missing".to_string()),
+        ]
+        .into(),
         ..opts()
     };
-    let facts = TargetFacts { storage_classes: Some(["gp3".to_string()].into()), ..Default::default() };
+    let facts = TargetFacts {
+        storage_classes: Some(["gp3".to_string()].into()),
+        ..Default::default()
+    };
     let p = plan(&items, &surface(), &o, &facts).unwrap();
-    assert_eq!(find(&p, "persistentvolumeclaims", "data").object["spec"], json!({"storageClassName": "gp3"}));
-    assert_eq!(find(&p, "statefulsets.apps", "db").object["spec"], json!({"volumeClaimTemplates": [
-        {"metadata": {"name": "d"}, "spec": {"storageClassName": "gp3"}}, {"metadata": {"name": "e"}, "spec": {"storageClassName": "other"}}]}));
-    assert_eq!(skip_reason(&p, "persistentvolumeclaims", "logs"), SkipReason::StorageClassMissing { storage_class: "missing".into() });
+    assert_eq!(
+        find(&p, "persistentvolumeclaims", "data").object["spec"],
+        json!({"storageClassName": "gp3"})
+    );
+    assert_eq!(
+        find(&p, "statefulsets.apps", "db").object["spec"],
+        json!({"volumeClaimTemplates": [
+        {"metadata": {"name": "d"}, "spec": {"storageClassName": "gp3"}}, {"metadata": {"name": "e"}, "spec": {"storageClassName": "other"}}]})
+    );
+    assert_eq!(
+        skip_reason(&p, "persistentvolumeclaims", "logs"),
+        SkipReason::StorageClassMissing {
+            storage_class: "missing".into()
+        }
+    );
     assert_eq!(p.errors.len(), 1);
     assert_eq!(p.errors[0].namespace.as_deref(), Some("a"));
 }
 
 #[test]
 fn image_registry_mapping_in_all_templates() {
-    let spec = || json!({"initContainers": [{"name": "i", "image": "registry.old/init:1"}],
+    let spec = || {
+        json!({"initContainers": [{"name": "i", "image": "registry.old/init:1"}],
         "containers": [{"name": "c", "image": "registry.old/app:1"}, {"name": "d", "image": "docker.io/other:2"}],
-        "ephemeralContainers": [{"name": "e", "image": "registry.old/debug"}]});
+        "ephemeralContainers": [{"name": "e", "image": "registry.old/debug"}]})
+    };
     let mapped = json!({"initContainers": [{"name": "i", "image": "registry.new:5000/init:1"}],
         "containers": [{"name": "c", "image": "registry.new:5000/app:1"}, {"name": "d", "image": "docker.io/other:2"}],
         "ephemeralContainers": [{"name": "e", "image": "registry.new:5000/debug"}]});
     let items = vec![
         item("pods", Some("a"), "p", "v1", "Pod", json!({"spec": spec()})),
-        item("deployments.apps", Some("a"), "d", "apps/v1", "Deployment", json!({"spec": {"template": {"spec": spec()}}})),
-        item("cronjobs.batch", Some("a"), "cj", "batch/v1", "CronJob", json!({"spec": {"jobTemplate": {"spec": {"template": {"spec": spec()}}}}})),
+        item(
+            "deployments.apps",
+            Some("a"),
+            "d",
+            "apps/v1",
+            "Deployment",
+            json!({"spec": {"template": {"spec": spec()}}}),
+        ),
+        item(
+            "cronjobs.batch",
+            Some("a"),
+            "cj",
+            "batch/v1",
+            "CronJob",
+            json!({"spec": {"jobTemplate": {"spec": {"template": {"spec": spec()}}}}}),
+        ),
     ];
-    let o = RestoreOptions { image_registry_mappings: [("registry.old".to_string(), "registry.new:5000".to_string())].into(), ..opts() };
+    let o = RestoreOptions {
+        image_registry_mappings: [("registry.old".to_string(), "registry.new:5000".to_string())].into(),
+        ..opts()
+    };
     let p = plan(&items, &surface(), &o, &TargetFacts::default()).unwrap();
     assert_eq!(find(&p, "pods", "p").object["spec"], mapped);
-    assert_eq!(find(&p, "deployments.apps", "d").object["spec"]["template"]["spec"], mapped);
-    assert_eq!(find(&p, "cronjobs.batch", "cj").object.pointer("/spec/jobTemplate/spec/template/spec").unwrap(), &mapped);
-    assert!(find(&p, "pods", "p").actions.contains(&"image of containers[c] registry.old/app:1 -> registry.new:5000/app:1".to_string()));
+    assert_eq!(
+        find(&p, "deployments.apps", "d").object["spec"]["template"]["spec"],
+        mapped
+    );
+    assert_eq!(
+        find(&p, "cronjobs.batch", "cj")
+            .object
+            .pointer("/spec/jobTemplate/spec/template/spec")
+            .unwrap(),
+        &mapped
+    );
+    assert!(
+        find(&p, "pods", "p")
+            .actions
+            .contains(&"image of containers[c] registry.old/app:1 -> registry.new:5000/app:1".to_string())
+    );
 }
 
 fn svc(name: &str, spec: Value, metadata: Value) -> BackupItem {
-    item("services", Some("a"), name, "v1", "Service", json!({"metadata": metadata, "spec": spec}))
+    item(
+        "services",
+        Some("a"),
+        name,
+        "v1",
+        "Service",
+        json!({"metadata": metadata, "spec": spec}),
+    )
 }
 
 #[test]
@@ -179,70 +380,193 @@ fn service_cluster_ip_and_node_port_rules() {
     let managed = json!([{"manager": "kubectl", "fieldsV1": {"f:spec": {"f:ports": {
         "k:{\"port\":82,\"protocol\":\"UDP\"}": {"f:nodePort": {}}, "k:{\"port\":80,\"protocol\":\"TCP\"}": {".": {}}}}}}]);
     let items = vec![
-        svc("headless", json!({"clusterIP": "None", "clusterIPs": ["None"]}), json!({})),
-        svc("applied", json!({"type": "NodePort", "clusterIP": "10.0.0.1", "clusterIPs": ["10.0.0.1"], "ports": ports}),
-            json!({"annotations": {"kubectl.kubernetes.io/last-applied-configuration": la}})),
-        svc("managed", json!({"type": "LoadBalancer", "externalTrafficPolicy": "Local", "healthCheckNodePort": 31000, "ports": ports}),
-            json!({"managedFields": managed})),
-        svc("extname", json!({"type": "ExternalName", "externalName": "x.example", "ports": [{"port": 80, "nodePort": 30000}]}), json!({})),
+        svc(
+            "headless",
+            json!({"clusterIP": "None", "clusterIPs": ["None"]}),
+            json!({}),
+        ),
+        svc(
+            "applied",
+            json!({"type": "NodePort", "clusterIP": "10.0.0.1", "clusterIPs": ["10.0.0.1"], "ports": ports}),
+            json!({"annotations": {"kubectl.kubernetes.io/last-applied-configuration": la}}),
+        ),
+        svc(
+            "managed",
+            json!({"type": "LoadBalancer", "externalTrafficPolicy": "Local", "healthCheckNodePort": 31000, "ports": ports}),
+            json!({"managedFields": managed}),
+        ),
+        svc(
+            "extname",
+            json!({"type": "ExternalName", "externalName": "x.example", "ports": [{"port": 80, "nodePort": 30000}]}),
+            json!({}),
+        ),
     ];
     let p = plan(&items, &surface(), &opts(), &TargetFacts::default()).unwrap();
-    assert_eq!(find(&p, "services", "headless").object["spec"], json!({"clusterIP": "None", "clusterIPs": ["None"]}));
-    assert_eq!(find(&p, "services", "applied").object["spec"], json!({"type": "NodePort", "ports": [
+    assert_eq!(
+        find(&p, "services", "headless").object["spec"],
+        json!({"clusterIP": "None", "clusterIPs": ["None"]})
+    );
+    assert_eq!(
+        find(&p, "services", "applied").object["spec"],
+        json!({"type": "NodePort", "ports": [
         {"name": "http", "port": 80, "protocol": "TCP", "nodePort": 30080}, {"port": 81, "protocol": "TCP", "nodePort": 30081},
-        {"port": 82, "protocol": "UDP"}]}));
-    assert_eq!(find(&p, "services", "managed").object["spec"], json!({"type": "LoadBalancer", "externalTrafficPolicy": "Local", "ports": [
-        {"name": "http", "port": 80, "protocol": "TCP"}, {"port": 81, "protocol": "TCP"}, {"port": 82, "protocol": "UDP", "nodePort": 30082}]}));
-    assert_eq!(find(&p, "services", "extname").object["spec"]["ports"], json!([{"port": 80, "nodePort": 30000}]));
-    let keep = plan(&items, &surface(), &RestoreOptions { preserve_node_ports: true, ..opts() }, &TargetFacts::default()).unwrap();
-    assert_eq!(find(&keep, "services", "managed").object["spec"]["healthCheckNodePort"], json!(31000));
+        {"port": 82, "protocol": "UDP"}]})
+    );
+    assert_eq!(
+        find(&p, "services", "managed").object["spec"],
+        json!({"type": "LoadBalancer", "externalTrafficPolicy": "Local", "ports": [
+        {"name": "http", "port": 80, "protocol": "TCP"}, {"port": 81, "protocol": "TCP"}, {"port": 82, "protocol": "UDP", "nodePort": 30082}]})
+    );
+    assert_eq!(
+        find(&p, "services", "extname").object["spec"]["ports"],
+        json!([{"port": 80, "nodePort": 30000}])
+    );
+    let keep = plan(
+        &items,
+        &surface(),
+        &RestoreOptions {
+            preserve_node_ports: true,
+            ..opts()
+        },
+        &TargetFacts::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        find(&keep, "services", "managed").object["spec"]["healthCheckNodePort"],
+        json!(31000)
+    );
     assert_eq!(find(&keep, "services", "applied").object["spec"]["ports"], ports);
 }
 
 #[test]
 fn pv_delete_is_reprovisioned_and_retain_is_restored() {
-    let pvc = |name: &str, pv: &str| item("persistentvolumeclaims", Some("a"), name, "v1", "PersistentVolumeClaim", json!({
+    let pvc = |name: &str, pv: &str| {
+        item(
+            "persistentvolumeclaims",
+            Some("a"),
+            name,
+            "v1",
+            "PersistentVolumeClaim",
+            json!({
         "metadata": {"annotations": {"pv.kubernetes.io/bind-completed": "yes", "volume.kubernetes.io/selected-node": "n1", "keep": "1"}},
-        "spec": {"volumeName": pv}, "status": {"phase": "Bound"}}));
-    let pv = |name: &str, policy: &str, claim: &str| item("persistentvolumes", None, name, "v1", "PersistentVolume", json!({
-        "spec": {"persistentVolumeReclaimPolicy": policy, "claimRef": {"namespace": "a", "name": claim, "uid": "x"}}}));
-    let items = vec![pvc("c-del", "pv-del"), pvc("c-ret", "pv-ret"), pv("pv-del", "Delete", "c-del"), pv("pv-ret", "Retain", "c-ret")];
+        "spec": {"volumeName": pv}, "status": {"phase": "Bound"}}),
+        )
+    };
+    let pv = |name: &str, policy: &str, claim: &str| {
+        item(
+            "persistentvolumes",
+            None,
+            name,
+            "v1",
+            "PersistentVolume",
+            json!({
+        "spec": {"persistentVolumeReclaimPolicy": policy, "claimRef": {"namespace": "a", "name": claim, "uid": "x"}}}),
+        )
+    };
+    let items = vec![
+        pvc("c-del", "pv-del"),
+        pvc("c-ret", "pv-ret"),
+        pv("pv-del", "Delete", "c-del"),
+        pv("pv-ret", "Retain", "c-ret"),
+    ];
     // Namespace-filtered restore: the PVs come in as related items of their bound PVCs.
-    let o = RestoreOptions { include_namespaces: vec!["a".into()], ..opts() };
+    let o = RestoreOptions {
+        include_namespaces: vec!["a".into()],
+        ..opts()
+    };
     let p = plan(&items, &surface(), &o, &TargetFacts::default()).unwrap();
-    assert_eq!(skip_reason(&p, "persistentvolumes", "pv-del"), SkipReason::PvReprovisioned);
-    assert_eq!(find(&p, "persistentvolumeclaims", "c-del").object, json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
-        "metadata": {"name": "c-del", "namespace": "a", "annotations": {"keep": "1"}, "labels": LABELS()}, "spec": {}}));
-    assert_eq!(find(&p, "persistentvolumeclaims", "c-ret").object["spec"], json!({"volumeName": "pv-ret"}));
+    assert_eq!(
+        skip_reason(&p, "persistentvolumes", "pv-del"),
+        SkipReason::PvReprovisioned
+    );
+    assert_eq!(
+        find(&p, "persistentvolumeclaims", "c-del").object,
+        json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+        "metadata": {"name": "c-del", "namespace": "a", "annotations": {"keep": "1"}, "labels": LABELS()}, "spec": {}})
+    );
+    assert_eq!(
+        find(&p, "persistentvolumeclaims", "c-ret").object["spec"],
+        json!({"volumeName": "pv-ret"})
+    );
     let ret = find(&p, "persistentvolumes", "pv-ret");
-    assert_eq!(ret.object["spec"], json!({"persistentVolumeReclaimPolicy": "Retain", "claimRef": {"namespace": "a", "name": "c-ret"}}));
-    assert_eq!(ret.actions[0], "restored as related item of persistentvolumeclaims/a/c-ret");
+    assert_eq!(
+        ret.object["spec"],
+        json!({"persistentVolumeReclaimPolicy": "Retain", "claimRef": {"namespace": "a", "name": "c-ret"}})
+    );
+    assert_eq!(
+        ret.actions[0],
+        "restored as related item of persistentvolumeclaims/a/c-ret"
+    );
     // With cluster resources excluded, no PV at all, and the PVC keeps its volumeName (Velero).
-    let o = RestoreOptions { include_cluster_resources: Some(false), ..opts() };
+    let o = RestoreOptions {
+        include_cluster_resources: Some(false),
+        ..opts()
+    };
     let p = plan(&items, &surface(), &o, &TargetFacts::default()).unwrap();
-    assert_eq!(skip_reason(&p, "persistentvolumes", "pv-del"), SkipReason::ClusterScoped);
-    assert_eq!(find(&p, "persistentvolumeclaims", "c-del").object["spec"], json!({"volumeName": "pv-del"}));
+    assert_eq!(
+        skip_reason(&p, "persistentvolumes", "pv-del"),
+        SkipReason::ClusterScoped
+    );
+    assert_eq!(
+        find(&p, "persistentvolumeclaims", "c-del").object["spec"],
+        json!({"volumeName": "pv-del"})
+    );
 }
 
 #[test]
 fn service_account_token_secret_rule() {
-    let token = |name: &str| item("secrets", Some("a"), name, "v1", "Secret", json!({"type": "kubernetes.io/service-account-token",
+    let token = |name: &str| {
+        item(
+            "secrets",
+            Some("a"),
+            name,
+            "v1",
+            "Secret",
+            json!({"type": "kubernetes.io/service-account-token",
         "metadata": {"annotations": {"kubernetes.io/service-account.name": "x", "kubernetes.io/service-account.uid": "u"}},
-        "data": {"token": "dA==", "ca.crt": "Yw==", "namespace": "YQ=="}}));
+        "data": {"token": "dA==", "ca.crt": "Yw==", "namespace": "YQ=="}}),
+        )
+    };
     let items = vec![
-        item("serviceaccounts", Some("a"), "builder", "v1", "ServiceAccount", json!({"secrets": [{"name": "builder-token-abc"}]})),
+        item(
+            "serviceaccounts",
+            Some("a"),
+            "builder",
+            "v1",
+            "ServiceAccount",
+            json!({"secrets": [{"name": "builder-token-abc"}]}),
+        ),
         token("builder-token-abc"),
         token("existing-token-xyz"),
         token("orphan-token-1"),
     ];
-    let facts = TargetFacts { service_accounts: Some([("a".to_string(), ["existing".to_string()].into())].into()), ..Default::default() };
+    let facts = TargetFacts {
+        service_accounts: Some([("a".to_string(), ["existing".to_string()].into())].into()),
+        ..Default::default()
+    };
     let p = plan(&items, &surface(), &opts(), &facts).unwrap();
-    assert_eq!(skip_reason(&p, "secrets", "builder-token-abc"), SkipReason::ServiceAccountToken { service_account: "builder".into() });
-    assert_eq!(skip_reason(&p, "secrets", "existing-token-xyz"), SkipReason::ServiceAccountToken { service_account: "existing".into() });
+    assert_eq!(
+        skip_reason(&p, "secrets", "builder-token-abc"),
+        SkipReason::ServiceAccountToken {
+            service_account: "builder".into()
+        }
+    );
+    assert_eq!(
+        skip_reason(&p, "secrets", "existing-token-xyz"),
+        SkipReason::ServiceAccountToken {
+            service_account: "existing".into()
+        }
+    );
     let orphan = find(&p, "secrets", "orphan-token-1");
     assert_eq!(orphan.object["data"], json!({"namespace": "YQ=="}));
-    assert_eq!(orphan.object["metadata"]["annotations"], json!({"kubernetes.io/service-account.name": "x"}));
-    assert_eq!(find(&p, "serviceaccounts", "builder").object["secrets"], json!([]));
+    assert_eq!(
+        orphan.object["metadata"]["annotations"],
+        json!({"kubernetes.io/service-account.name": "x"})
+    );
+    assert_eq!(
+        find(&p, "serviceaccounts", "builder").object["secrets"],
+        json!([])
+    );
     // Without facts, only the backup's restored ServiceAccounts count.
     let p = plan(&items, &surface(), &opts(), &TargetFacts::default()).unwrap();
     assert!(p.items().any(|i| i.source.name == "existing-token-xyz"));
@@ -250,12 +574,22 @@ fn service_account_token_secret_rule() {
 }
 
 fn modifiers(text: &str) -> RestoreOptions {
-    RestoreOptions { resource_modifiers: Some(ResourceModifiers::parse(text).unwrap()), ..opts() }
+    RestoreOptions {
+        resource_modifiers: Some(ResourceModifiers::parse(text).unwrap()),
+        ..opts()
+    }
 }
 
 fn deploy(ns: &str, name: &str, replicas: i64) -> BackupItem {
-    item("deployments.apps", Some(ns), name, "apps/v1", "Deployment", json!({"metadata": {"labels": {"app": name}},
-        "spec": {"replicas": replicas, "template": {"spec": {"containers": [{"name": "nginx", "image": "nginx:1.23"}]}}}}))
+    item(
+        "deployments.apps",
+        Some(ns),
+        name,
+        "apps/v1",
+        "Deployment",
+        json!({"metadata": {"labels": {"app": name}},
+        "spec": {"replicas": replicas, "template": {"spec": {"containers": [{"name": "nginx", "image": "nginx:1.23"}]}}}}),
+    )
 }
 
 #[test]
@@ -297,21 +631,43 @@ resourceModifierRules:
     path: /spec/doesnotexist
 "#,
     );
-    let o = RestoreOptions { namespace_mappings: [("app".to_string(), "moved".to_string())].into(), ..o };
-    let items = vec![deploy("app", "web", 3), deploy("app", "api", 3), deploy("app", "web2", 2), deploy("other", "x", 1)];
+    let o = RestoreOptions {
+        namespace_mappings: [("app".to_string(), "moved".to_string())].into(),
+        ..o
+    };
+    let items = vec![
+        deploy("app", "web", 3),
+        deploy("app", "api", 3),
+        deploy("app", "web2", 2),
+        deploy("other", "x", 1),
+    ];
     let p = plan(&items, &surface(), &o, &TargetFacts::default()).unwrap();
     // Conditions see the original namespace; the test op of rule 1 fails silently.
-    assert_eq!(find(&p, "deployments.apps", "web").object, json!({"apiVersion": "apps/v1", "kind": "Deployment",
+    assert_eq!(
+        find(&p, "deployments.apps", "web").object,
+        json!({"apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": "web", "namespace": "moved", "labels": {"app": "web", "velero.io/backup-name": "b1", "velero.io/restore-name": "r1"},
             "annotations": "web"},
         "spec": {"replicas": 1, "template": {"spec": {"containers": [{"name": "nginx", "image": "nginx:1.23",
-            "env": [{"name": "MIGRATED", "value": "true"}]}]}}}}));
-    assert_eq!(find(&p, "deployments.apps", "api").object["spec"]["replicas"], json!(3));
-    assert_eq!(find(&p, "deployments.apps", "web2").object["spec"]["replicas"], json!(2), "matches condition fails");
+            "env": [{"name": "MIGRATED", "value": "true"}]}]}}}})
+    );
+    assert_eq!(
+        find(&p, "deployments.apps", "api").object["spec"]["replicas"],
+        json!(3)
+    );
+    assert_eq!(
+        find(&p, "deployments.apps", "web2").object["spec"]["replicas"],
+        json!(2),
+        "matches condition fails"
+    );
     // Other failures are item errors; the item is still restored.
     assert_eq!(p.errors.len(), 1, "{:?}", p.errors);
     assert_eq!(p.errors[0].key.name, "x");
-    assert!(p.errors[0].message.starts_with("modifier rule 2: json patch: "), "{}", p.errors[0].message);
+    assert!(
+        p.errors[0].message.starts_with("modifier rule 2: json patch: "),
+        "{}",
+        p.errors[0].message
+    );
     assert!(p.items().any(|i| i.source.name == "x"));
 }
 
@@ -321,15 +677,38 @@ fn merge_patch_modifier() {
         "version: v1\nresourceModifierRules:\n- conditions:\n    groupResource: persistentvolumeclaims\n    matches:\n    - path: /spec/storageClassName\n      value: gp2\n  mergePatches:\n  - patchData: |\n      metadata:\n        annotations:\n          example.com/migrated: \"true\"\n      spec:\n        storageClassName: gp3\n        volumeMode: null\n",
     );
     let items = vec![
-        item("persistentvolumeclaims", Some("a"), "c", "v1", "PersistentVolumeClaim", json!({"spec": {"storageClassName": "gp2", "volumeMode": "Filesystem"}})),
-        item("persistentvolumeclaims", Some("a"), "d", "v1", "PersistentVolumeClaim", json!({"spec": {"storageClassName": "gp1"}})),
+        item(
+            "persistentvolumeclaims",
+            Some("a"),
+            "c",
+            "v1",
+            "PersistentVolumeClaim",
+            json!({"spec": {"storageClassName": "gp2", "volumeMode": "Filesystem"}}),
+        ),
+        item(
+            "persistentvolumeclaims",
+            Some("a"),
+            "d",
+            "v1",
+            "PersistentVolumeClaim",
+            json!({"spec": {"storageClassName": "gp1"}}),
+        ),
     ];
     let p = plan(&items, &surface(), &o, &TargetFacts::default()).unwrap();
-    assert_eq!(find(&p, "persistentvolumeclaims", "c").object, json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+    assert_eq!(
+        find(&p, "persistentvolumeclaims", "c").object,
+        json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
         "metadata": {"name": "c", "namespace": "a", "annotations": {"example.com/migrated": "true"}, "labels": LABELS()},
-        "spec": {"storageClassName": "gp3"}}));
-    assert_eq!(find(&p, "persistentvolumeclaims", "d").object["spec"], json!({"storageClassName": "gp1"}));
-    assert_eq!(find(&p, "persistentvolumeclaims", "c").actions.last().unwrap(), "modifier rule 0: merge patch");
+        "spec": {"storageClassName": "gp3"}})
+    );
+    assert_eq!(
+        find(&p, "persistentvolumeclaims", "d").object["spec"],
+        json!({"storageClassName": "gp1"})
+    );
+    assert_eq!(
+        find(&p, "persistentvolumeclaims", "c").actions.last().unwrap(),
+        "modifier rule 0: merge patch"
+    );
 }
 
 #[test]
@@ -337,69 +716,217 @@ fn strategic_patch_modifier() {
     let o = modifiers(
         "version: v1\nresourceModifierRules:\n- conditions:\n    groupResource: deployments.apps\n    labelSelector:\n      matchLabels: {app: web}\n  strategicPatches:\n  - patchData: |\n      {\"spec\": {\"template\": {\"spec\": {\"containers\": [{\"name\": \"nginx\", \"image\": \"repo2/nginx:1.27\"}, {\"name\": \"side\", \"image\": \"side:1\"}]}}}}\n- conditions:\n    groupResource: \"*.example.com\"\n  strategicPatches:\n  - patchData: '{\"spec\": {\"x\": 1}}'\n",
     );
-    let mut crd = item("customresourcedefinitions.apiextensions.k8s.io", None, "foos.example.com", "apiextensions.k8s.io/v1", "CustomResourceDefinition",
-        json!({"spec": {"group": "example.com", "scope": "Namespaced", "names": {"plural": "foos", "kind": "Foo"}, "versions": [{"name": "v1", "served": true, "storage": true}]}}));
+    let mut crd = item(
+        "customresourcedefinitions.apiextensions.k8s.io",
+        None,
+        "foos.example.com",
+        "apiextensions.k8s.io/v1",
+        "CustomResourceDefinition",
+        json!({"spec": {"group": "example.com", "scope": "Namespaced", "names": {"plural": "foos", "kind": "Foo"}, "versions": [{"name": "v1", "served": true, "storage": true}]}}),
+    );
     crd.object["spec"]["names"]["singular"] = json!("foo");
-    let items = vec![deploy("a", "web", 1), deploy("a", "api", 1), crd, item("foos.example.com", Some("a"), "f", "example.com/v1", "Foo", json!({"spec": {}}))];
+    let items = vec![
+        deploy("a", "web", 1),
+        deploy("a", "api", 1),
+        crd,
+        item(
+            "foos.example.com",
+            Some("a"),
+            "f",
+            "example.com/v1",
+            "Foo",
+            json!({"spec": {}}),
+        ),
+    ];
     let p = plan(&items, &surface(), &o, &TargetFacts::default()).unwrap();
-    assert_eq!(find(&p, "deployments.apps", "web").object["spec"]["template"]["spec"]["containers"],
-        json!([{"name": "nginx", "image": "repo2/nginx:1.27"}, {"name": "side", "image": "side:1"}]));
-    assert_eq!(find(&p, "deployments.apps", "api").object["spec"]["template"]["spec"]["containers"], json!([{"name": "nginx", "image": "nginx:1.23"}]));
+    assert_eq!(
+        find(&p, "deployments.apps", "web").object["spec"]["template"]["spec"]["containers"],
+        json!([{"name": "nginx", "image": "repo2/nginx:1.27"}, {"name": "side", "image": "side:1"}])
+    );
+    assert_eq!(
+        find(&p, "deployments.apps", "api").object["spec"]["template"]["spec"]["containers"],
+        json!([{"name": "nginx", "image": "nginx:1.23"}])
+    );
     assert_eq!(find(&p, "foos.example.com", "f").object["spec"], json!({}));
-    assert!(p.errors.iter().any(|e| e.key.name == "f" && e.message.contains("built-in kind")), "{:?}", p.errors);
+    assert!(
+        p.errors
+            .iter()
+            .any(|e| e.key.name == "f" && e.message.contains("built-in kind")),
+        "{:?}",
+        p.errors
+    );
 }
 
 #[test]
 fn version_fallback_and_unserved() {
-    let mut hpa = item("horizontalpodautoscalers.autoscaling", Some("a"), "h", "autoscaling/v2beta2", "HorizontalPodAutoscaler", json!({}));
-    hpa.alt_versions = vec![("autoscaling/v1".into(), json!({"apiVersion": "autoscaling/v1", "kind": "HorizontalPodAutoscaler", "metadata": {"name": "h", "namespace": "a"}}))];
+    let mut hpa = item(
+        "horizontalpodautoscalers.autoscaling",
+        Some("a"),
+        "h",
+        "autoscaling/v2beta2",
+        "HorizontalPodAutoscaler",
+        json!({}),
+    );
+    hpa.alt_versions = vec![(
+        "autoscaling/v1".into(),
+        json!({"apiVersion": "autoscaling/v1", "kind": "HorizontalPodAutoscaler", "metadata": {"name": "h", "namespace": "a"}}),
+    )];
     let items = vec![
         hpa,
-        item("horizontalpodautoscalers.autoscaling", Some("a"), "old", "autoscaling/v2beta1", "HorizontalPodAutoscaler", json!({})),
-        item("widgets.example.com", Some("a"), "w", "example.com/v1", "Widget", json!({})),
+        item(
+            "horizontalpodautoscalers.autoscaling",
+            Some("a"),
+            "old",
+            "autoscaling/v2beta1",
+            "HorizontalPodAutoscaler",
+            json!({}),
+        ),
+        item(
+            "widgets.example.com",
+            Some("a"),
+            "w",
+            "example.com/v1",
+            "Widget",
+            json!({}),
+        ),
     ];
     let p = plan(&items, &surface(), &opts(), &TargetFacts::default()).unwrap();
     let h = find(&p, "horizontalpodautoscalers.autoscaling", "h");
     assert_eq!(h.target.api_version, "autoscaling/v1");
     assert_eq!(h.object["apiVersion"], "autoscaling/v1");
-    assert!(matches!(skip_reason(&p, "horizontalpodautoscalers.autoscaling", "old"), SkipReason::NotServed { detail } if detail.contains("v2beta1")));
-    assert_eq!(skip_reason(&p, "widgets.example.com", "w"), SkipReason::NotServed { detail: "widgets.example.com".into() });
+    assert!(
+        matches!(skip_reason(&p, "horizontalpodautoscalers.autoscaling", "old"), SkipReason::NotServed { detail } if detail.contains("v2beta1"))
+    );
+    assert_eq!(
+        skip_reason(&p, "widgets.example.com", "w"),
+        SkipReason::NotServed {
+            detail: "widgets.example.com".into()
+        }
+    );
     assert!(p.to_text().contains("target does not serve widgets.example.com"));
 }
 
 #[test]
 fn skip_owned_chain_and_reasons() {
-    let owned = |gr: &str, name: &str, av: &str, kind: &str, owner_kind: &str, owner: &str, owner_gr: &str| {
-        item(gr, Some("a"), name, av, kind, json!({"metadata": {"ownerReferences": [
-            {"kind": owner_kind, "name": owner, "uid": format!("uid-{owner_gr}-{owner}"), "controller": true}]}}))
+    let owned = |gr: &str,
+                 name: &str,
+                 av: &str,
+                 kind: &str,
+                 owner_kind: &str,
+                 owner: &str,
+                 owner_gr: &str| {
+        item(
+            gr,
+            Some("a"),
+            name,
+            av,
+            kind,
+            json!({"metadata": {"ownerReferences": [
+            {"kind": owner_kind, "name": owner, "uid": format!("uid-{owner_gr}-{owner}"), "controller": true}]}}),
+        )
     };
     let items = vec![
         deploy("a", "web", 1),
-        owned("replicasets.apps", "web-1", "apps/v1", "ReplicaSet", "Deployment", "web", "deployments.apps"),
-        owned("pods", "web-1-x", "v1", "Pod", "ReplicaSet", "web-1", "replicasets.apps"),
-        owned("pods", "lonely", "v1", "Pod", "ReplicaSet", "gone", "replicasets.apps"),
+        owned(
+            "replicasets.apps",
+            "web-1",
+            "apps/v1",
+            "ReplicaSet",
+            "Deployment",
+            "web",
+            "deployments.apps",
+        ),
+        owned(
+            "pods",
+            "web-1-x",
+            "v1",
+            "Pod",
+            "ReplicaSet",
+            "web-1",
+            "replicasets.apps",
+        ),
+        owned(
+            "pods",
+            "lonely",
+            "v1",
+            "Pod",
+            "ReplicaSet",
+            "gone",
+            "replicasets.apps",
+        ),
     ];
-    let p = plan(&items, &surface(), &RestoreOptions { skip_owned: true, ..opts() }, &TargetFacts::default()).unwrap();
-    assert_eq!(skip_reason(&p, "replicasets.apps", "web-1"), SkipReason::OwnedByController { owner: "deployments.apps/web".into() });
-    assert_eq!(skip_reason(&p, "pods", "web-1-x"), SkipReason::OwnedByController { owner: "replicasets.apps/web-1".into() });
+    let p = plan(
+        &items,
+        &surface(),
+        &RestoreOptions {
+            skip_owned: true,
+            ..opts()
+        },
+        &TargetFacts::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        skip_reason(&p, "replicasets.apps", "web-1"),
+        SkipReason::OwnedByController {
+            owner: "deployments.apps/web".into()
+        }
+    );
+    assert_eq!(
+        skip_reason(&p, "pods", "web-1-x"),
+        SkipReason::OwnedByController {
+            owner: "replicasets.apps/web-1".into()
+        }
+    );
     assert!(p.items().any(|i| i.source.name == "lonely"));
     // Without skip_owned, the chain is restored owner first.
     let p = plan(&items, &surface(), &opts(), &TargetFacts::default()).unwrap();
-    let wave = |n: &str| p.waves.iter().position(|w| w.items.iter().any(|i| i.source.name == n)).unwrap();
+    let wave = |n: &str| {
+        p.waves
+            .iter()
+            .position(|w| w.items.iter().any(|i| i.source.name == n))
+            .unwrap()
+    };
     assert!(wave("web") < wave("web-1") && wave("web-1") < wave("web-1-x"));
 }
 
 #[test]
 fn plan_text_and_json() {
-    let items = vec![item("configmaps", Some("a"), "cfg", "v1", "ConfigMap", json!({})), item("events", Some("a"), "e", "v1", "Event", json!({}))];
-    let p = plan(&items, &surface(), &RestoreOptions { existing_resource_policy: Some(ExistingResourcePolicy::Update), ..opts() }, &TargetFacts::default()).unwrap();
+    let items = vec![
+        item("configmaps", Some("a"), "cfg", "v1", "ConfigMap", json!({})),
+        item("events", Some("a"), "e", "v1", "Event", json!({})),
+    ];
+    let p = plan(
+        &items,
+        &surface(),
+        &RestoreOptions {
+            existing_resource_policy: Some(ExistingResourcePolicy::Update),
+            ..opts()
+        },
+        &TargetFacts::default(),
+    )
+    .unwrap();
     let text = p.to_text();
-    assert!(text.starts_with("restore r1 from backup b1 (existing resources: update)\n"), "{text}");
-    assert!(text.contains("wave 0: namespaces (1 items)\n  + namespaces/a [v1 Namespace] (wait: ready)\n"), "{text}");
-    assert!(text.contains("  - events/a/e: resource is never restored\n"), "{text}");
+    assert!(
+        text.starts_with("restore r1 from backup b1 (existing resources: update)\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("wave 0: namespaces (1 items)\n  + namespaces/a [v1 Namespace] (wait: ready)\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  - events/a/e: resource is never restored\n"),
+        "{text}"
+    );
     let v = serde_json::to_value(&p).unwrap();
-    assert_eq!(v["skipped"][0], json!({"key": {"group_resource": "events", "namespace": "a", "name": "e"}, "reason": {"reason": "always-excluded"}}));
-    assert_eq!(v["waves"][0]["items"][0]["wait"], json!({"kind": "NamespaceReady", "name": "a"}));
+    assert_eq!(
+        v["skipped"][0],
+        json!({"key": {"group_resource": "events", "namespace": "a", "name": "e"}, "reason": {"reason": "always-excluded"}})
+    );
+    assert_eq!(
+        v["waves"][0]["items"][0]["wait"],
+        json!({"kind": "NamespaceReady", "name": "a"})
+    );
 }
 
 // ---- ordering proptest against an oracle written from the rules, not from the planner ----
@@ -483,7 +1010,11 @@ fn oracle_before(a: &PlannedItem, b: &PlannedItem) -> Option<&'static str> {
     let is_workload = |g: &str| matches!(g, "pods" | "deployments.apps" | "replicasets.apps");
     let is_webhook = |g: &str| g.contains("webhookconfigurations");
     if gra == "customresourcedefinitions.apiextensions.k8s.io" {
-        let group = a.object.pointer("/spec/group").and_then(Value::as_str).unwrap_or_default();
+        let group = a
+            .object
+            .pointer("/spec/group")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         if grb == format!("foos.{group}") {
             return Some("crd before its custom resources");
         }
@@ -491,15 +1022,16 @@ fn oracle_before(a: &PlannedItem, b: &PlannedItem) -> Option<&'static str> {
     if gra == "namespaces" && b.target.namespace.as_deref() == Some(a.target.name.as_str()) {
         return Some("namespace before its contents");
     }
-    if (grb.starts_with("validatingwebhook") || grb.starts_with("mutatingwebhook")) && !is_webhook(gra) {
-        if matches!(gra, "services") || is_workload(gra) {
-            return Some("webhook after every service and workload");
-        }
+    if is_webhook(grb) && (gra == "services" || is_workload(gra)) {
+        return Some("webhook after every service and workload");
     }
     if matches!(gra, "serviceaccounts" | "secrets" | "configmaps") && is_workload(grb) {
         return Some("identities and config before workloads");
     }
-    if gra == "persistentvolumes" && grb == "persistentvolumeclaims" || gra == "persistentvolumeclaims" && grb == "pods" || gra == "persistentvolumes" && grb == "pods" {
+    if gra == "persistentvolumes" && grb == "persistentvolumeclaims"
+        || gra == "persistentvolumeclaims" && grb == "pods"
+        || gra == "persistentvolumes" && grb == "pods"
+    {
         return Some("volumes before claims before pods");
     }
     None
@@ -546,4 +1078,3 @@ proptest! {
         prop_assert_eq!(plan(&rev, &s, &opts(), &TargetFacts::default()).unwrap(), p);
     }
 }
-
