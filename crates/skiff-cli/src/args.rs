@@ -76,7 +76,7 @@ pub enum Command {
 /// Where backups live.
 #[derive(Debug, Args, Clone)]
 pub struct LocationArgs {
-    /// A local folder, `s3://bucket/prefix`, or a Velero BackupStorageLocation YAML file.
+    /// A local folder, `s3://bucket/prefix`, or a Velero `BackupStorageLocation` YAML file.
     #[arg(long, short = 'l', env = crate::env::LOCATION)]
     pub location: Option<String>,
     /// S3 endpoint URL (S3-compatible stores; Velero's `s3Url`).
@@ -163,13 +163,13 @@ pub struct BackupArgs {
     /// Time to live before Velero's garbage collection deletes the backup (e.g. 720h, 30d).
     #[arg(long, default_value = "720h")]
     pub ttl: humantime::Duration,
-    /// BackupStorageLocation name recorded in the backup (Velero lists it under this BSL).
+    /// `BackupStorageLocation` name recorded in the backup (Velero lists it under this BSL).
     #[arg(long, default_value = "default")]
     pub storage_location_name: String,
     /// Velero namespace recorded in velero-backup.json.
     #[arg(long, default_value = "velero")]
     pub velero_namespace: String,
-    /// Back up every served API version (Velero's EnableAPIGroupVersions layout).
+    /// Back up every served API version (Velero's `EnableAPIGroupVersions` layout).
     #[arg(long)]
     pub all_api_versions: bool,
     /// LIST page size.
@@ -259,7 +259,7 @@ pub struct RestoreArgs {
     /// Keep Service nodePorts even when they were auto-assigned.
     #[arg(long)]
     pub preserve_nodeports: bool,
-    /// Skip objects a restored controller recreates (Pods of ReplicaSets, ReplicaSets of Deployments, …).
+    /// Skip objects a restored controller recreates (Pods of `ReplicaSets`, `ReplicaSets` of Deployments, …).
     #[arg(long)]
     pub skip_owned: bool,
     /// Print the plan and change nothing.

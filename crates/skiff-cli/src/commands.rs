@@ -1,12 +1,15 @@
 //! Command implementations: turn arguments into engine calls and print the results.
 
-use crate::args::{BackupArgs, BackupsCommand, Cli, ClusterArgs, Command, InspectArgs, LocationArgs, Output, ValidateArgs};
+use crate::args::{
+    BackupArgs, BackupsCommand, Cli, ClusterArgs, Command, InspectArgs, LocationArgs, Output, ValidateArgs,
+};
 use crate::exit::{CliError, code};
 use crate::progress::{CliProgress, ProgressMode};
 use serde::Serialize;
 use skiff_engine::offline::{self, BackupSource, ExtractFormat, ItemFilter, Severity};
 use skiff_store::layout::BackupFile;
 use skiff_store::{BackupStore, Location, LocationOptions};
+use std::fmt::Write as _;
 use std::io::Write;
 use std::sync::Arc;
 
@@ -14,7 +17,11 @@ mod restore;
 
 /// Run a parsed command line; returns the exit code.
 pub async fn run(cli: Cli) -> Result<u8, CliError> {
-    let mode = if cli.global.no_progress || cli.global.quiet { ProgressMode::None } else { cli.global.progress };
+    let mode = if cli.global.no_progress || cli.global.quiet {
+        ProgressMode::None
+    } else {
+        cli.global.progress
+    };
     let progress = CliProgress::new(mode);
     let out = match cli.command {
         Command::Backup(a) => backup(a, &progress).await,
@@ -29,11 +36,15 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
 
 /// Open the store named by the location flags (None when no location was given).
 pub async fn open_store(args: &LocationArgs) -> Result<Option<Arc<dyn BackupStore>>, CliError> {
-    let Some(loc) = &args.location else { return Ok(None) };
+    let Some(loc) = &args.location else {
+        return Ok(None);
+    };
     let mut options = LocationOptions::default();
     let path = std::path::Path::new(loc);
     let is_bsl_file = path.is_file()
-        && path.extension().is_some_and(|e| e == "yaml" || e == "yml" || e == "json");
+        && path
+            .extension()
+            .is_some_and(|e| e == "yaml" || e == "yml" || e == "json");
     let location = if is_bsl_file {
         let bsl = skiff_store::location::BackupStorageLocation::from_file(path)?;
         bsl.apply_to(&mut options)?;
@@ -63,9 +74,9 @@ pub async fn open_store(args: &LocationArgs) -> Result<Option<Arc<dyn BackupStor
         options.credentials = skiff_store::Credentials::from_env_lookup(|k| std::env::var(k).ok());
     }
     if let Some(ca) = &args.cacert {
-        options.ca_bundle = Some(std::fs::read(ca).map_err(|e| {
-            CliError::usage(format!("read --cacert {}: {e}", ca.display()))
-        })?);
+        options.ca_bundle = Some(
+            std::fs::read(ca).map_err(|e| CliError::usage(format!("read --cacert {}: {e}", ca.display())))?,
+        );
     }
     if args.insecure_skip_tls_verify {
         options.insecure_skip_tls_verify = Some(true);
@@ -90,19 +101,21 @@ pub async fn connect(args: &ClusterArgs) -> Result<skiff_kube::Cluster, CliError
         allow_in_cluster: true,
         ..skiff_kube::ClusterConfig::default()
     };
-    let limiter = skiff_kube::LimiterConfig { max_concurrency: args.max_requests.max(1), ..skiff_kube::LimiterConfig::default() };
+    let limiter = skiff_kube::LimiterConfig {
+        max_concurrency: args.max_requests.max(1),
+        ..skiff_kube::LimiterConfig::default()
+    };
     Ok(skiff_kube::Cluster::connect(&config, limiter).await?)
 }
 
 /// Print a serializable value as JSON or YAML.
 pub fn print_data<T: Serialize>(value: &T, output: Output) -> Result<(), CliError> {
-    let text = match output {
-        Output::Yaml => serde_yaml_ng::to_string(value).map_err(|e| CliError::usage(e.to_string()))?,
-        _ => {
-            let mut s = serde_json::to_string_pretty(value).map_err(|e| CliError::usage(e.to_string()))?;
-            s.push('\n');
-            s
-        }
+    let text = if output == Output::Yaml {
+        serde_yaml_ng::to_string(value).map_err(|e| CliError::usage(e.to_string()))?
+    } else {
+        let mut s = serde_json::to_string_pretty(value).map_err(|e| CliError::usage(e.to_string()))?;
+        s.push('\n');
+        s
     };
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(text.as_bytes())?;
@@ -121,7 +134,11 @@ pub fn print_table(header: &[&str], rows: &[Vec<String>]) -> Result<(), CliError
     }
     let mut out = String::new();
     let fmt_row = |cells: Vec<&str>, out: &mut String| {
-        let line: Vec<String> = cells.iter().enumerate().map(|(i, c)| format!("{c:<w$}", w = widths[i])).collect();
+        let line: Vec<String> = cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c:<w$}", w = widths[i]))
+            .collect();
         out.push_str(line.join("  ").trim_end());
         out.push('\n');
     };
@@ -167,8 +184,14 @@ async fn backups(cmd: BackupsCommand, progress: &CliProgress) -> Result<u8, CliE
             let names = skiff_store::layout::list_backups(store.as_ref()).await?;
             let mut rows = Vec::new();
             for name in names {
-                let source = BackupSource::Stored { store: store.clone(), name: name.clone() };
-                let size = store.head(&BackupFile::Tarball.key(&name)?).await?.map_or(0, |m| m.size);
+                let source = BackupSource::Stored {
+                    store: store.clone(),
+                    name: name.clone(),
+                };
+                let size = store
+                    .head(&BackupFile::Tarball.key(&name)?)
+                    .await?
+                    .map_or(0, |m| m.size);
                 let row = match offline::read_backup_doc(&source).await {
                     Ok(Some(b)) => BackupRow {
                         name,
@@ -196,7 +219,14 @@ async fn backups(cmd: BackupsCommand, progress: &CliProgress) -> Result<u8, CliE
                 let table: Vec<Vec<String>> = rows
                     .iter()
                     .map(|r| {
-                        vec![r.name.clone(), r.phase.clone(), r.created.clone(), r.expires.clone(), r.items.to_string(), human_bytes(r.size)]
+                        vec![
+                            r.name.clone(),
+                            r.phase.clone(),
+                            r.created.clone(),
+                            r.expires.clone(),
+                            r.items.to_string(),
+                            human_bytes(r.size),
+                        ]
                     })
                     .collect();
                 print_table(&["NAME", "PHASE", "CREATED", "EXPIRES", "ITEMS", "SIZE"], &table)?;
@@ -205,22 +235,42 @@ async fn backups(cmd: BackupsCommand, progress: &CliProgress) -> Result<u8, CliE
             }
             Ok(code::OK)
         }
-        BackupsCommand::Describe { name, location, output } => {
+        BackupsCommand::Describe {
+            name,
+            location,
+            output,
+        } => {
             let store = require_store(open_store(&location).await?)?;
-            let source = BackupSource::Stored { store, name: name.clone() };
+            let source = BackupSource::Stored {
+                store,
+                name: name.clone(),
+            };
             describe(&source, output, progress).await
         }
-        BackupsCommand::Delete { name, location, confirm } => {
+        BackupsCommand::Delete {
+            name,
+            location,
+            confirm,
+        } => {
             let store = require_store(open_store(&location).await?)?;
             skiff_store::layout::validate_backup_name(&name)?;
             if store.head(&BackupFile::Metadata.key(&name)?).await?.is_none()
-                && store.list(&skiff_store::layout::backup_prefix(&name)?).await?.is_empty()
+                && store
+                    .list(&skiff_store::layout::backup_prefix(&name)?)
+                    .await?
+                    .is_empty()
             {
-                return Err(skiff_engine::Error::BackupNotFound { name, location: store.describe() }.into());
+                return Err(skiff_engine::Error::BackupNotFound {
+                    name,
+                    location: store.describe(),
+                }
+                .into());
             }
             if !confirm {
                 if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
-                    return Err(CliError::usage("refusing to delete without --confirm (stdin is not a terminal)"));
+                    return Err(CliError::usage(
+                        "refusing to delete without --confirm (stdin is not a terminal)",
+                    ));
                 }
                 eprint!("Delete backup {name:?} from {}? [y/N] ", store.describe());
                 let mut answer = String::new();
@@ -240,16 +290,22 @@ async fn backups(cmd: BackupsCommand, progress: &CliProgress) -> Result<u8, CliE
 /// `velero backup describe --details`-style text.
 async fn describe(source: &BackupSource, output: Output, progress: &CliProgress) -> Result<u8, CliError> {
     let Some(doc) = offline::read_backup_doc(source).await? else {
-        return Err(skiff_engine::Error::BackupNotFound { name: source.name(), location: source.describe() }.into());
+        return Err(skiff_engine::Error::BackupNotFound {
+            name: source.name(),
+            location: source.describe(),
+        }
+        .into());
     };
     let resource_list: std::collections::BTreeMap<String, Vec<String>> =
         match source.read_file(BackupFile::ResourceList).await? {
-            Some(d) => skiff_format::docs::decode_sidecar(&d, "resource list").map_err(skiff_engine::Error::from)?,
-            None => Default::default(),
+            Some(d) => {
+                skiff_format::docs::decode_sidecar(&d, "resource list").map_err(skiff_engine::Error::from)?
+            }
+            None => std::collections::BTreeMap::default(),
         };
     let results: skiff_format::docs::Results = match source.read_file(BackupFile::Results).await? {
         Some(d) => skiff_format::docs::decode_sidecar(&d, "results").map_err(skiff_engine::Error::from)?,
-        None => Default::default(),
+        None => skiff_format::docs::Results::default(),
     };
     let _ = progress;
     if output != Output::Table {
@@ -263,35 +319,100 @@ async fn describe(source: &BackupSource, output: Output, progress: &CliProgress)
     }
     let spec = &doc.spec;
     let st = &doc.status;
-    let list = |v: &[String]| if v.is_empty() { "<none>".to_string() } else { v.join(", ") };
+    let list = |v: &[String]| {
+        if v.is_empty() {
+            "<none>".to_string()
+        } else {
+            v.join(", ")
+        }
+    };
     let mut s = String::new();
-    use std::fmt::Write as _;
     let _ = writeln!(s, "Name:         {}", doc.metadata.name);
     let _ = writeln!(s, "Namespace:    {}", doc.metadata.namespace);
-    let labels: Vec<String> = doc.metadata.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let labels: Vec<String> = doc
+        .metadata
+        .labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
     let _ = writeln!(s, "Labels:       {}", list(&labels));
-    let ann: Vec<String> = doc.metadata.annotations.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let ann: Vec<String> = doc
+        .metadata
+        .annotations
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
     let _ = writeln!(s, "Annotations:  {}", list(&ann));
     let _ = writeln!(s);
     let _ = writeln!(s, "Phase:  {}", st.phase);
     let _ = writeln!(s);
     let _ = writeln!(s, "Namespaces:");
-    let _ = writeln!(s, "  Included:  {}", if spec.included_namespaces.is_empty() { "*".into() } else { spec.included_namespaces.join(", ") });
+    let _ = writeln!(
+        s,
+        "  Included:  {}",
+        if spec.included_namespaces.is_empty() {
+            "*".into()
+        } else {
+            spec.included_namespaces.join(", ")
+        }
+    );
     let _ = writeln!(s, "  Excluded:  {}", list(&spec.excluded_namespaces));
     let _ = writeln!(s);
     let _ = writeln!(s, "Resources:");
-    if spec.included_resources.is_empty() && spec.excluded_resources.is_empty() && spec.include_cluster_resources.is_none() {
-        let _ = writeln!(s, "  Included cluster-scoped:    {}", list(&spec.included_cluster_scoped_resources));
-        let _ = writeln!(s, "  Excluded cluster-scoped:    {}", list(&spec.excluded_cluster_scoped_resources));
-        let _ = writeln!(s, "  Included namespace-scoped:  {}", if spec.included_namespace_scoped_resources.is_empty() { "*".into() } else { spec.included_namespace_scoped_resources.join(", ") });
-        let _ = writeln!(s, "  Excluded namespace-scoped:  {}", list(&spec.excluded_namespace_scoped_resources));
+    if spec.included_resources.is_empty()
+        && spec.excluded_resources.is_empty()
+        && spec.include_cluster_resources.is_none()
+    {
+        let _ = writeln!(
+            s,
+            "  Included cluster-scoped:    {}",
+            list(&spec.included_cluster_scoped_resources)
+        );
+        let _ = writeln!(
+            s,
+            "  Excluded cluster-scoped:    {}",
+            list(&spec.excluded_cluster_scoped_resources)
+        );
+        let _ = writeln!(
+            s,
+            "  Included namespace-scoped:  {}",
+            if spec.included_namespace_scoped_resources.is_empty() {
+                "*".into()
+            } else {
+                spec.included_namespace_scoped_resources.join(", ")
+            }
+        );
+        let _ = writeln!(
+            s,
+            "  Excluded namespace-scoped:  {}",
+            list(&spec.excluded_namespace_scoped_resources)
+        );
     } else {
-        let _ = writeln!(s, "  Included:        {}", if spec.included_resources.is_empty() { "*".into() } else { spec.included_resources.join(", ") });
+        let _ = writeln!(
+            s,
+            "  Included:        {}",
+            if spec.included_resources.is_empty() {
+                "*".into()
+            } else {
+                spec.included_resources.join(", ")
+            }
+        );
         let _ = writeln!(s, "  Excluded:        {}", list(&spec.excluded_resources));
-        let _ = writeln!(s, "  Cluster-scoped:  {}", match spec.include_cluster_resources { None => "auto", Some(true) => "included", Some(false) => "excluded" });
+        let _ = writeln!(
+            s,
+            "  Cluster-scoped:  {}",
+            match spec.include_cluster_resources {
+                None => "auto",
+                Some(true) => "included",
+                Some(false) => "excluded",
+            }
+        );
     }
     let _ = writeln!(s);
-    let sel = spec.label_selector.as_ref().map_or_else(|| "<none>".to_string(), |l| serde_json::to_string(l).unwrap_or_default());
+    let sel = spec.label_selector.as_ref().map_or_else(
+        || "<none>".to_string(),
+        |l| serde_json::to_string(l).unwrap_or_default(),
+    );
     let _ = writeln!(s, "Label selector:  {sel}");
     let _ = writeln!(s);
     let _ = writeln!(s, "Storage Location:  {}", spec.storage_location);
@@ -299,10 +420,22 @@ async fn describe(source: &BackupSource, output: Output, progress: &CliProgress)
     let _ = writeln!(s);
     let _ = writeln!(s, "Backup Format Version:  {}", st.format_version);
     let _ = writeln!(s);
-    let _ = writeln!(s, "Started:    {}", st.start_timestamp.clone().unwrap_or_else(|| "<n/a>".into()));
-    let _ = writeln!(s, "Completed:  {}", st.completion_timestamp.clone().unwrap_or_else(|| "<n/a>".into()));
+    let _ = writeln!(
+        s,
+        "Started:    {}",
+        st.start_timestamp.clone().unwrap_or_else(|| "<n/a>".into())
+    );
+    let _ = writeln!(
+        s,
+        "Completed:  {}",
+        st.completion_timestamp.clone().unwrap_or_else(|| "<n/a>".into())
+    );
     let _ = writeln!(s);
-    let _ = writeln!(s, "Expiration:  {}", st.expiration.clone().unwrap_or_else(|| "<never>".into()));
+    let _ = writeln!(
+        s,
+        "Expiration:  {}",
+        st.expiration.clone().unwrap_or_else(|| "<never>".into())
+    );
     let _ = writeln!(s);
     if let Some(p) = &st.progress {
         let _ = writeln!(s, "Total items to be backed up:  {}", p.total_items);
@@ -344,16 +477,28 @@ async fn describe(source: &BackupSource, output: Output, progress: &CliProgress)
 async fn inspect(a: InspectArgs, progress: &CliProgress) -> Result<u8, CliError> {
     let store = open_store(&a.location).await?;
     let source = offline::resolve_source(&a.backup, store)?;
-    let filter = ItemFilter { resources: a.resource.clone(), namespaces: a.namespace.clone(), name: a.name.clone() };
+    let filter = ItemFilter {
+        resources: a.resource.clone(),
+        namespaces: a.namespace.clone(),
+        name: a.name.clone(),
+    };
     if let Some(spec) = &a.show {
         let Some(obj) = offline::show_item(&source, spec).await? else {
-            return Err(CliError { code: code::BACKUP_NOT_FOUND_OR_EXISTS, message: format!("no item {spec:?} in {}", source.describe()), hints: vec!["`skiff inspect <backup> --list` shows what is there".into()] });
+            return Err(CliError {
+                code: code::BACKUP_NOT_FOUND_OR_EXISTS,
+                message: format!("no item {spec:?} in {}", source.describe()),
+                hints: vec!["`skiff inspect <backup> --list` shows what is there".into()],
+            });
         };
         print_data(&obj, a.output.unwrap_or(Output::Yaml))?;
         return Ok(code::OK);
     }
     if let Some(dir) = &a.extract {
-        let format = if a.output == Some(Output::Json) { ExtractFormat::Json } else { ExtractFormat::Yaml };
+        let format = if a.output == Some(Output::Json) {
+            ExtractFormat::Json
+        } else {
+            ExtractFormat::Yaml
+        };
         let n = offline::extract(&source, dir, filter, format, progress).await?;
         progress.clear();
         eprintln!("extracted {n} items to {}", dir.display());
@@ -366,7 +511,14 @@ async fn inspect(a: InspectArgs, progress: &CliProgress) -> Result<u8, CliError>
             Output::Table => {
                 let rows: Vec<Vec<String>> = items
                     .iter()
-                    .map(|i| vec![i.resource.clone(), i.namespace.clone().unwrap_or_default(), i.name.clone(), i.size.to_string()])
+                    .map(|i| {
+                        vec![
+                            i.resource.clone(),
+                            i.namespace.clone().unwrap_or_default(),
+                            i.name.clone(),
+                            i.size.to_string(),
+                        ]
+                    })
                     .collect();
                 print_table(&["RESOURCE", "NAMESPACE", "NAME", "BYTES"], &rows)?;
             }
@@ -384,7 +536,6 @@ async fn inspect(a: InspectArgs, progress: &CliProgress) -> Result<u8, CliError>
 }
 
 fn print_summary(s: &offline::Summary) -> Result<(), CliError> {
-    use std::fmt::Write as _;
     let mut o = String::new();
     let _ = writeln!(o, "Backup:          {}", s.name);
     let _ = writeln!(o, "Source:          {}", s.source);
@@ -392,8 +543,18 @@ fn print_summary(s: &offline::Summary) -> Result<(), CliError> {
     if let Some(b) = &s.backup {
         let g = |p: &str| b.pointer(p).and_then(|v| v.as_str()).unwrap_or("-").to_string();
         let _ = writeln!(o, "Phase:           {}", g("/status/phase"));
-        let _ = writeln!(o, "Velero version:  status.version {} formatVersion {}", b.pointer("/status/version").map_or("-".into(), ToString::to_string), g("/status/formatVersion"));
-        let _ = writeln!(o, "Source cluster:  {}", g("/metadata/annotations/velero.io~1source-cluster-k8s-gitversion"));
+        let _ = writeln!(
+            o,
+            "Velero version:  status.version {} formatVersion {}",
+            b.pointer("/status/version")
+                .map_or("-".into(), ToString::to_string),
+            g("/status/formatVersion")
+        );
+        let _ = writeln!(
+            o,
+            "Source cluster:  {}",
+            g("/metadata/annotations/velero.io~1source-cluster-k8s-gitversion")
+        );
         let _ = writeln!(o, "Started:         {}", g("/status/startTimestamp"));
         let _ = writeln!(o, "Completed:       {}", g("/status/completionTimestamp"));
         let _ = writeln!(o, "Expires:         {}", g("/status/expiration"));
@@ -401,8 +562,17 @@ fn print_summary(s: &offline::Summary) -> Result<(), CliError> {
         let _ = writeln!(o, "Documents:       none (bare tarball)");
     }
     let _ = writeln!(o, "Items:           {} ({} tar entries)", s.items, s.entries);
-    let _ = writeln!(o, "Size:            {} compressed, {} uncompressed", human_bytes(s.compressed_bytes), human_bytes(s.uncompressed_bytes));
-    let _ = writeln!(o, "Integrity index: {}", if s.has_index { "present" } else { "absent" });
+    let _ = writeln!(
+        o,
+        "Size:            {} compressed, {} uncompressed",
+        human_bytes(s.compressed_bytes),
+        human_bytes(s.uncompressed_bytes)
+    );
+    let _ = writeln!(
+        o,
+        "Integrity index: {}",
+        if s.has_index { "present" } else { "absent" }
+    );
     let _ = writeln!(o, "\nResources:");
     for (r, n) in &s.per_resource {
         let _ = writeln!(o, "  {n:>8}  {r}");
@@ -428,7 +598,6 @@ async fn validate(a: ValidateArgs, progress: &CliProgress) -> Result<u8, CliErro
     progress.clear();
     match a.output {
         Output::Table => {
-            use std::fmt::Write as _;
             let mut o = String::new();
             for f in &report.findings {
                 let sev = match f.severity {
@@ -436,10 +605,20 @@ async fn validate(a: ValidateArgs, progress: &CliProgress) -> Result<u8, CliErro
                     Severity::Warning => "warning",
                     Severity::Info => "info",
                 };
-                let _ = writeln!(o, "{sev:<7} {:<14} {}{}", f.code, f.object.as_ref().map(|x| format!("{x}: ")).unwrap_or_default(), f.message);
+                let _ = writeln!(
+                    o,
+                    "{sev:<7} {:<14} {}{}",
+                    f.code,
+                    f.object.as_ref().map(|x| format!("{x}: ")).unwrap_or_default(),
+                    f.message
+                );
             }
             let errors = report.errors();
-            let warnings = report.findings.iter().filter(|f| f.severity == Severity::Warning).count();
+            let warnings = report
+                .findings
+                .iter()
+                .filter(|f| f.severity == Severity::Warning)
+                .count();
             let _ = writeln!(
                 o,
                 "{}: {} entries, {} items, {errors} errors, {warnings} warnings — {}",
@@ -452,7 +631,11 @@ async fn validate(a: ValidateArgs, progress: &CliProgress) -> Result<u8, CliErro
         }
         o => print_data(&report, o)?,
     }
-    Ok(if report.errors() == 0 { code::OK } else { code::INVALID_BACKUP })
+    Ok(if report.errors() == 0 {
+        code::OK
+    } else {
+        code::INVALID_BACKUP
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -473,7 +656,11 @@ async fn backup(a: BackupArgs, progress: &CliProgress) -> Result<u8, CliError> {
         included_namespace_scoped_resources: a.include_namespace_scoped_resources.clone(),
         excluded_namespace_scoped_resources: a.exclude_namespace_scoped_resources.clone(),
         label_selector: a.selector.as_deref().map(parse_sel).transpose()?,
-        or_label_selectors: a.or_selector.iter().map(|s| parse_sel(s)).collect::<Result<_, _>>()?,
+        or_label_selectors: a
+            .or_selector
+            .iter()
+            .map(|s| parse_sel(s))
+            .collect::<Result<_, _>>()?,
     };
     filters.validate().map_err(CliError::usage)?;
     let cluster = connect(&a.cluster).await?;
@@ -495,12 +682,22 @@ async fn backup(a: BackupArgs, progress: &CliProgress) -> Result<u8, CliError> {
     let report = match report {
         Ok(r) => r,
         Err(skiff_engine::Error::Interrupted) => {
-            return Err(CliError { code: code::INTERRUPTED, message: format!("backup {:?} interrupted; nothing was committed", a.name), hints: vec![format!("run the same command again to retry; leftovers, if any, go with `skiff backups delete {} --location … --confirm`", a.name)] });
+            return Err(CliError {
+                code: code::INTERRUPTED,
+                message: format!("backup {:?} interrupted; nothing was committed", a.name),
+                hints: vec![format!(
+                    "run the same command again to retry; leftovers, if any, go with `skiff backups delete {} --location … --confirm`",
+                    a.name
+                )],
+            });
         }
         Err(e) => {
             let mut err = CliError::from(e);
             if err.code != code::BACKUP_NOT_FOUND_OR_EXISTS {
-                err = err.hint(format!("no velero-backup.json was written, so no tool lists backup {:?}; retry the same command", a.name));
+                err = err.hint(format!(
+                    "no velero-backup.json was written, so no tool lists backup {:?}; retry the same command",
+                    a.name
+                ));
             }
             return Err(err);
         }
@@ -508,12 +705,31 @@ async fn backup(a: BackupArgs, progress: &CliProgress) -> Result<u8, CliError> {
     match a.output {
         Output::Table => {
             let mut o = String::new();
-            use std::fmt::Write as _;
-            let _ = writeln!(o, "Backup {:?} {} in {}", report.name, report.phase, report.location);
+            let _ = writeln!(
+                o,
+                "Backup {:?} {} in {}",
+                report.name, report.phase, report.location
+            );
             let _ = writeln!(o, "  items:    {}", report.items);
-            let _ = writeln!(o, "  size:     {} compressed ({} of JSON)", human_bytes(report.tarball_bytes), human_bytes(report.item_bytes));
-            let _ = writeln!(o, "  time:     {:.1}s ({:.0} items/s)", report.seconds, report.items as f64 / report.seconds.max(1e-3));
-            let _ = writeln!(o, "  expires:  {}", report.expiration.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+            let _ = writeln!(
+                o,
+                "  size:     {} compressed ({} of JSON)",
+                human_bytes(report.tarball_bytes),
+                human_bytes(report.item_bytes)
+            );
+            let _ = writeln!(
+                o,
+                "  time:     {:.1}s ({:.0} items/s)",
+                report.seconds,
+                report.items as f64 / report.seconds.max(1e-3)
+            );
+            let _ = writeln!(
+                o,
+                "  expires:  {}",
+                report
+                    .expiration
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            );
             if report.api_retries > 0 {
                 let _ = writeln!(o, "  retried API requests: {}", report.api_retries);
             }
@@ -527,7 +743,11 @@ async fn backup(a: BackupArgs, progress: &CliProgress) -> Result<u8, CliError> {
         }
         o => print_data(&report, o)?,
     }
-    Ok(if report.phase == "Completed" { code::OK } else { code::ITEM_FAILURES })
+    Ok(if report.phase == "Completed" {
+        code::OK
+    } else {
+        code::ITEM_FAILURES
+    })
 }
 
 /// A cancellation token tripped by Ctrl-C (SIGINT) or SIGTERM.

@@ -40,7 +40,11 @@ pub struct CliError {
 impl CliError {
     /// A usage error.
     pub fn usage(message: impl Into<String>) -> Self {
-        Self { code: code::USAGE, message: message.into(), hints: Vec::new() }
+        Self {
+            code: code::USAGE,
+            message: message.into(),
+            hints: Vec::new(),
+        }
     }
 
     /// Add a hint.
@@ -103,6 +107,10 @@ impl From<skiff_kube::KubeError> for CliError {
 
 impl From<std::io::Error> for CliError {
     fn from(e: std::io::Error) -> Self {
-        Self { code: code::UNEXPECTED, message: chain(&e), hints: vec![] }
+        Self {
+            code: code::UNEXPECTED,
+            message: chain(&e),
+            hints: vec![],
+        }
     }
 }

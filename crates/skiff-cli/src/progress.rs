@@ -45,8 +45,10 @@ impl CliProgress {
         let bar = (mode == ProgressMode::Auto).then(|| {
             let b = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
             b.set_style(
-                ProgressStyle::with_template("{spinner} {prefix:.bold} {human_pos} items {msg} [{elapsed_precise}] {per_sec}")
-                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                ProgressStyle::with_template(
+                    "{spinner} {prefix:.bold} {human_pos} items {msg} [{elapsed_precise}] {per_sec}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
             );
             b.enable_steady_tick(Duration::from_millis(200));
             b
@@ -55,7 +57,13 @@ impl CliProgress {
         Self {
             mode,
             bar,
-            state: Mutex::new(State { stage: String::new(), items: 0, bytes: 0, started: now, last_line: now }),
+            state: Mutex::new(State {
+                stage: String::new(),
+                items: 0,
+                bytes: 0,
+                started: now,
+                last_line: now,
+            }),
         }
     }
 
@@ -76,7 +84,11 @@ impl CliProgress {
 
     fn line(&self, st: &State, event: &str) {
         let elapsed = st.started.elapsed().as_secs_f64();
-        let rate = if elapsed > 0.0 { st.items as f64 / elapsed } else { 0.0 };
+        let rate = if elapsed > 0.0 {
+            st.items as f64 / elapsed
+        } else {
+            0.0
+        };
         let mut err = std::io::stderr().lock();
         match self.mode {
             ProgressMode::Plain => {
@@ -86,7 +98,11 @@ impl CliProgress {
                     st.stage,
                     st.items,
                     st.bytes as f64 / 1e6,
-                    if event == "advance" { String::new() } else { format!(" ({event})") }
+                    if event == "advance" {
+                        String::new()
+                    } else {
+                        format!(" ({event})")
+                    }
                 );
             }
             ProgressMode::Json => {

@@ -137,7 +137,9 @@ impl IncludesExcludes {
 /// Reject namespace patterns Velero rejects (`|(){}!,` and `**`), naming the pattern.
 pub fn validate_namespace_pattern(pattern: &str) -> Result<(), String> {
     if pattern.contains("**") || pattern.contains(['|', '(', ')', '{', '}', '!', ',']) {
-        return Err(format!("invalid namespace pattern {pattern:?}: characters |(){{}}!, and ** are not allowed"));
+        return Err(format!(
+            "invalid namespace pattern {pattern:?}: characters |(){{}}!, and ** are not allowed"
+        ));
     }
     Ok(())
 }

@@ -48,14 +48,22 @@ impl LabelSelector {
         let mut requirements = Vec::new();
         if let Some(m) = v.get("matchLabels").and_then(Value::as_object) {
             for (k, val) in m {
-                let val = val.as_str().ok_or_else(|| format!("matchLabels.{k} is not a string"))?;
+                let val = val
+                    .as_str()
+                    .ok_or_else(|| format!("matchLabels.{k} is not a string"))?;
                 requirements.push(Requirement::Equals(k.clone(), val.to_string()));
             }
         }
         if let Some(exprs) = v.get("matchExpressions").and_then(Value::as_array) {
             for e in exprs {
-                let key = e.get("key").and_then(Value::as_str).ok_or("matchExpressions entry without key")?;
-                let op = e.get("operator").and_then(Value::as_str).ok_or("matchExpressions entry without operator")?;
+                let key = e
+                    .get("key")
+                    .and_then(Value::as_str)
+                    .ok_or("matchExpressions entry without key")?;
+                let op = e
+                    .get("operator")
+                    .and_then(Value::as_str)
+                    .ok_or("matchExpressions entry without operator")?;
                 let values: Vec<String> = e
                     .get("values")
                     .and_then(Value::as_array)
@@ -107,7 +115,9 @@ impl LabelSelector {
                 Requirement::NotEquals(k, v) => {
                     exprs.push(serde_json::json!({"key": k, "operator": "NotIn", "values": [v]}));
                 }
-                Requirement::In(k, vs) => exprs.push(serde_json::json!({"key": k, "operator": "In", "values": vs})),
+                Requirement::In(k, vs) => {
+                    exprs.push(serde_json::json!({"key": k, "operator": "In", "values": vs}))
+                }
                 Requirement::NotIn(k, vs) => {
                     exprs.push(serde_json::json!({"key": k, "operator": "NotIn", "values": vs}));
                 }
@@ -150,7 +160,11 @@ impl fmt::Display for LabelSelector {
 pub fn object_labels(obj: &Value) -> BTreeMap<String, String> {
     obj.pointer("/metadata/labels")
         .and_then(Value::as_object)
-        .map(|m| m.iter().filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string()))).collect())
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string())))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -184,11 +198,21 @@ fn parse_requirement(part: &str) -> Result<Requirement, String> {
         if let Some(idx) = part.find(op) {
             let key = part[..idx].trim();
             let rest = part[idx + op.len()..].trim();
-            let inner = rest.strip_prefix('(').and_then(|r| r.strip_suffix(')')).ok_or_else(bad)?;
-            let values: Vec<String> =
-                inner.split(',').map(|v| v.trim().to_string()).filter(|v| !v.is_empty()).collect();
+            let inner = rest
+                .strip_prefix('(')
+                .and_then(|r| r.strip_suffix(')'))
+                .ok_or_else(bad)?;
+            let values: Vec<String> = inner
+                .split(',')
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+                .collect();
             check_key(key).map_err(|()| bad())?;
-            return Ok(if notin { Requirement::NotIn(key.into(), values) } else { Requirement::In(key.into(), values) });
+            return Ok(if notin {
+                Requirement::NotIn(key.into(), values)
+            } else {
+                Requirement::In(key.into(), values)
+            });
         }
     }
     if let Some((k, v)) = part.split_once("!=") {
@@ -216,7 +240,10 @@ mod tests {
     use super::*;
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| ((*k).to_string(), (*v).to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+            .collect()
     }
 
     #[test]
@@ -225,7 +252,12 @@ mod tests {
         assert_eq!(s.requirements.len(), 5);
         assert!(s.matches(&labels(&[("app", "web"), ("env", "prod"), ("team", "x")])));
         assert!(!s.matches(&labels(&[("app", "web"), ("env", "dev"), ("team", "x")])));
-        assert!(!s.matches(&labels(&[("app", "web"), ("env", "prod"), ("team", "x"), ("legacy", "1")])));
+        assert!(!s.matches(&labels(&[
+            ("app", "web"),
+            ("env", "prod"),
+            ("team", "x"),
+            ("legacy", "1")
+        ])));
         assert!(!s.matches(&labels(&[("app", "web"), ("env", "prod")])));
         let n = LabelSelector::parse("a notin (x)").unwrap();
         assert!(n.matches(&labels(&[])));

@@ -10,9 +10,9 @@ pub mod error;
 pub mod glob;
 pub mod labels;
 pub mod offline;
+pub mod progress;
 pub mod restore;
 pub mod restore_run;
-pub mod progress;
 
 pub use error::{Error, Result};
 pub use progress::{NoProgress, Progress};

@@ -45,7 +45,10 @@ impl BackupSource {
         match self {
             BackupSource::Stored { name, .. } | BackupSource::Folder { name, .. } => name.clone(),
             BackupSource::Tarball(p) => {
-                let f = p.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+                let f = p
+                    .file_name()
+                    .map(|f| f.to_string_lossy().into_owned())
+                    .unwrap_or_default();
                 f.trim_end_matches(".tar.gz").trim_end_matches(".tgz").to_string()
             }
         }
@@ -76,14 +79,20 @@ impl BackupSource {
                 match tokio::fs::read(&path).await {
                     Ok(b) => Ok(Some(Bytes::from(b))),
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                    Err(e) => Err(Error::Io { op: "read", path: path.display().to_string(), source: e }),
+                    Err(e) => Err(Error::Io {
+                        op: "read",
+                        path: path.display().to_string(),
+                        source: e,
+                    }),
                 }
             }
             BackupSource::Tarball(p) => {
                 if file == BackupFile::Tarball {
-                    let b = tokio::fs::read(p)
-                        .await
-                        .map_err(|e| Error::Io { op: "read", path: p.display().to_string(), source: e })?;
+                    let b = tokio::fs::read(p).await.map_err(|e| Error::Io {
+                        op: "read",
+                        path: p.display().to_string(),
+                        source: e,
+                    })?;
                     Ok(Some(Bytes::from(b)))
                 } else {
                     Ok(None)
@@ -99,9 +108,10 @@ impl BackupSource {
                 let key = BackupFile::Tarball.key(name)?;
                 match skiff_store::bridge::blocking_reader(store.as_ref(), &key).await {
                     Ok(r) => Ok(Box::new(r)),
-                    Err(e) if e.is_not_found() => {
-                        Err(Error::BackupNotFound { name: name.clone(), location: store.describe() })
-                    }
+                    Err(e) if e.is_not_found() => Err(Error::BackupNotFound {
+                        name: name.clone(),
+                        location: store.describe(),
+                    }),
                     Err(e) => Err(e.into()),
                 }
             }
@@ -116,21 +126,33 @@ impl BackupSource {
     /// Read a byte range of the tarball (for single-object reads through the index).
     pub async fn tarball_range(&self, range: std::ops::Range<u64>) -> Result<Bytes> {
         match self {
-            BackupSource::Stored { store, name } => Ok(store.get_range(&BackupFile::Tarball.key(name)?, range).await?),
-            BackupSource::Folder { dir, name } => read_range(&dir.join(BackupFile::Tarball.file_name(name)), range),
+            BackupSource::Stored { store, name } => {
+                Ok(store.get_range(&BackupFile::Tarball.key(name)?, range).await?)
+            }
+            BackupSource::Folder { dir, name } => {
+                read_range(&dir.join(BackupFile::Tarball.file_name(name)), range)
+            }
             BackupSource::Tarball(p) => read_range(p, range),
         }
     }
 }
 
 fn open_file(path: &Path) -> Result<Box<dyn Read + Send>> {
-    let f = std::fs::File::open(path).map_err(|e| Error::Io { op: "open", path: path.display().to_string(), source: e })?;
+    let f = std::fs::File::open(path).map_err(|e| Error::Io {
+        op: "open",
+        path: path.display().to_string(),
+        source: e,
+    })?;
     Ok(Box::new(std::io::BufReader::with_capacity(1 << 20, f)))
 }
 
 fn read_range(path: &Path, range: std::ops::Range<u64>) -> Result<Bytes> {
     use std::io::{Seek, SeekFrom};
-    let io = |e| Error::Io { op: "read", path: path.display().to_string(), source: e };
+    let io = |e| Error::Io {
+        op: "read",
+        path: path.display().to_string(),
+        source: e,
+    };
     let mut f = std::fs::File::open(path).map_err(io)?;
     f.seek(SeekFrom::Start(range.start)).map_err(io)?;
     let mut buf = vec![0u8; (range.end - range.start) as usize];
@@ -147,19 +169,28 @@ pub fn resolve_source(target: &str, store: Option<Arc<dyn BackupStore>>) -> Resu
     }
     if path.is_dir() {
         let meta = path.join("velero-backup.json");
-        let dir_name = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+        let dir_name = path
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let name = std::fs::read(&meta)
             .ok()
             .and_then(|b| Backup::from_json(&b).ok())
             .map(|b| b.metadata.name.clone())
             .filter(|n| !n.is_empty())
             .unwrap_or(dir_name);
-        return Ok(BackupSource::Folder { dir: path.to_path_buf(), name });
+        return Ok(BackupSource::Folder {
+            dir: path.to_path_buf(),
+            name,
+        });
     }
     match store {
         Some(store) => {
             skiff_store::layout::validate_backup_name(target)?;
-            Ok(BackupSource::Stored { store, name: target.to_string() })
+            Ok(BackupSource::Stored {
+                store,
+                name: target.to_string(),
+            })
         }
         None => Err(Error::InvalidOptions(format!(
             "{target:?} is neither a .tar.gz file nor a backup folder, and no --location was given to look it up in"
@@ -207,7 +238,7 @@ pub struct Summary {
     pub compressed_bytes: u64,
     /// Uncompressed tar size.
     pub uncompressed_bytes: u64,
-    /// Other versions present (EnableAPIGroupVersions layout): GR → versions.
+    /// Other versions present (`EnableAPIGroupVersions` layout): GR → versions.
     pub extra_versions: BTreeMap<String, BTreeSet<String>>,
     /// Whether skiff's integrity index is present.
     pub has_index: bool,
@@ -274,7 +305,10 @@ pub async fn summarize(source: &BackupSource, progress: &dyn Progress) -> Result
                 *s.per_namespace.entry(ns).or_default() += 1;
             }
             EntryKind::Item(item, VersionDir::Version(v)) => {
-                s.extra_versions.entry(item.group_resource.clone()).or_default().insert(v.clone());
+                s.extra_versions
+                    .entry(item.group_resource.clone())
+                    .or_default()
+                    .insert(v.clone());
             }
             _ => {}
         }
@@ -283,13 +317,15 @@ pub async fn summarize(source: &BackupSource, progress: &dyn Progress) -> Result
     .await?;
     progress.finish_stage();
     let mut s = std::mem::take(&mut *acc.lock().expect("summary lock"));
-    s.name = backup.as_ref().map_or_else(|| source.name(), |b| b.metadata.name.clone());
+    s.name = backup
+        .as_ref()
+        .map_or_else(|| source.name(), |b| b.metadata.name.clone());
     s.source = source.describe();
     s.compressed_bytes = compressed;
     s.uncompressed_bytes = uncompressed;
     s.has_index = has_index;
     if let Some(b) = &backup {
-        s.phase = b.status.phase.clone();
+        s.phase.clone_from(&b.status.phase);
         s.backup = Some(serde_json::from_slice(&b.to_json()?).unwrap_or(Value::Null));
     }
     Ok(s)
@@ -309,29 +345,40 @@ pub struct ItemFilter {
 impl ItemFilter {
     /// Whether an item passes.
     pub fn matches(&self, item: &ItemRef) -> bool {
-        let any = |pats: &[String], v: &str| pats.is_empty() || pats.iter().any(|p| crate::glob::matches(p, v));
+        let any =
+            |pats: &[String], v: &str| pats.is_empty() || pats.iter().any(|p| crate::glob::matches(p, v));
         let gr_short = item.group_resource.split('.').next().unwrap_or_default();
         (self.resources.is_empty()
-            || self.resources.iter().any(|p| crate::glob::matches(p, &item.group_resource) || p == gr_short))
+            || self
+                .resources
+                .iter()
+                .any(|p| crate::glob::matches(p, &item.group_resource) || p == gr_short))
             && any(&self.namespaces, item.namespace.as_deref().unwrap_or(""))
-            && self.name.as_ref().is_none_or(|p| crate::glob::matches(p, &item.name))
+            && self
+                .name
+                .as_ref()
+                .is_none_or(|p| crate::glob::matches(p, &item.name))
     }
 }
 
 /// List the items (classic path) of a backup.
-pub async fn list_items(source: &BackupSource, filter: ItemFilter, progress: &dyn Progress) -> Result<Vec<ListedItem>> {
+pub async fn list_items(
+    source: &BackupSource,
+    filter: ItemFilter,
+    progress: &dyn Progress,
+) -> Result<Vec<ListedItem>> {
     let out = Arc::new(std::sync::Mutex::new(Vec::new()));
     let out2 = out.clone();
     for_each_entry(source, progress, move |e| {
-        if let EntryKind::Item(item, VersionDir::Classic) = &e.kind {
-            if filter.matches(item) {
-                out2.lock().expect("list lock").push(ListedItem {
-                    resource: item.group_resource.clone(),
-                    namespace: item.namespace.clone(),
-                    name: item.name.clone(),
-                    size: e.data.len() as u64,
-                });
-            }
+        if let EntryKind::Item(item, VersionDir::Classic) = &e.kind
+            && filter.matches(item)
+        {
+            out2.lock().expect("list lock").push(ListedItem {
+                resource: item.group_resource.clone(),
+                namespace: item.namespace.clone(),
+                name: item.name.clone(),
+                size: e.data.len() as u64,
+            });
         }
         Ok(true)
     })
@@ -362,24 +409,28 @@ fn resource_matches(wanted: &str, gr: &str) -> bool {
 /// Find one item's JSON (classic copy). Uses skiff's index for a ranged read when present.
 pub async fn show_item(source: &BackupSource, spec: &str) -> Result<Option<Value>> {
     let (res, ns, name) = parse_item_spec(spec)?;
-    if let Some(idx) = source.read_file(BackupFile::SkiffIndex).await? {
-        if let Ok(index) = ArchiveIndex::from_gzip_json(&idx) {
-            if let Some(found) = show_via_index(source, &index, &res, ns.as_deref(), &name).await? {
-                return Ok(Some(found));
-            }
-        }
+    if let Some(idx) = source.read_file(BackupFile::SkiffIndex).await?
+        && let Ok(index) = ArchiveIndex::from_gzip_json(&idx)
+        && let Some(found) = show_via_index(source, &index, &res, ns.as_deref(), &name).await?
+    {
+        return Ok(Some(found));
     }
     let found = Arc::new(std::sync::Mutex::new(None));
     let f2 = found.clone();
     for_each_entry(source, &crate::progress::NoProgress, move |e| {
-        if let EntryKind::Item(item, VersionDir::Classic) = &e.kind {
-            if resource_matches(&res, &item.group_resource) && item.namespace == ns && item.name == name {
-                let v: Value = serde_json::from_slice(&e.data).map_err(|source| {
-                    Error::Format(skiff_format::Error::Json { document: e.path.clone(), source })
-                })?;
-                *f2.lock().expect("show lock") = Some(v);
-                return Ok(false);
-            }
+        if let EntryKind::Item(item, VersionDir::Classic) = &e.kind
+            && resource_matches(&res, &item.group_resource)
+            && item.namespace == ns
+            && item.name == name
+        {
+            let v: Value = serde_json::from_slice(&e.data).map_err(|source| {
+                Error::Format(skiff_format::Error::Json {
+                    document: e.path.clone(),
+                    source,
+                })
+            })?;
+            *f2.lock().expect("show lock") = Some(v);
+            return Ok(false);
         }
         Ok(true)
     })
@@ -394,24 +445,36 @@ async fn show_via_index(
     ns: Option<&str>,
     name: &str,
 ) -> Result<Option<Value>> {
-    let hit = index.entries.iter().find(|e| match skiff_format::path::parse(&e.path) {
-        skiff_format::path::PathKind::Item(item, VersionDir::Classic) => {
-            resource_matches(res, &item.group_resource) && item.namespace.as_deref() == ns && item.name == name
-        }
-        _ => false,
-    });
+    let hit = index
+        .entries
+        .iter()
+        .find(|e| match skiff_format::path::parse(&e.path) {
+            skiff_format::path::PathKind::Item(item, VersionDir::Classic) => {
+                resource_matches(res, &item.group_resource)
+                    && item.namespace.as_deref() == ns
+                    && item.name == name
+            }
+            _ => false,
+        });
     let Some(entry) = hit else { return Ok(None) };
-    let Some(member) = index.members.get(entry.member) else { return Ok(None) };
+    let Some(member) = index.members.get(entry.member) else {
+        return Ok(None);
+    };
     let bytes = source
         .tarball_range(member.compressed_offset..member.compressed_offset + member.compressed_length)
         .await?;
     let path = entry.path.clone();
-    let data = tokio::task::spawn_blocking(move || -> Result<Option<Vec<u8>>> { Ok(read_member_entry(&bytes, &path)) })
+    let data = tokio::task::spawn_blocking(move || -> Result<Option<Vec<u8>>> {
+        Ok(read_member_entry(&bytes, &path))
+    })
     .await
     .map_err(|e| Error::Task(e.to_string()))??;
     match data {
         Some(d) => Ok(Some(serde_json::from_slice(&d).map_err(|source| {
-            Error::Format(skiff_format::Error::Json { document: entry.path.clone(), source })
+            Error::Format(skiff_format::Error::Json {
+                document: entry.path.clone(),
+                source,
+            })
         })?)),
         None => Ok(None),
     }
@@ -453,12 +516,22 @@ pub async fn extract(
     format: ExtractFormat,
     progress: &dyn Progress,
 ) -> Result<u64> {
-    std::fs::create_dir_all(dir).map_err(|e| Error::Io { op: "create", path: dir.display().to_string(), source: e })?;
-    let root = dir.canonicalize().map_err(|e| Error::Io { op: "resolve", path: dir.display().to_string(), source: e })?;
+    std::fs::create_dir_all(dir).map_err(|e| Error::Io {
+        op: "create",
+        path: dir.display().to_string(),
+        source: e,
+    })?;
+    let root = dir.canonicalize().map_err(|e| Error::Io {
+        op: "resolve",
+        path: dir.display().to_string(),
+        source: e,
+    })?;
     let count = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let c2 = count.clone();
     for_each_entry(source, progress, move |e| {
-        let EntryKind::Item(item, VersionDir::Classic) = &e.kind else { return Ok(true) };
+        let EntryKind::Item(item, VersionDir::Classic) = &e.kind else {
+            return Ok(true);
+        };
         if !filter.matches(item) {
             return Ok(true);
         }
@@ -472,7 +545,7 @@ pub async fn extract(
             if !is_plain_component(part) {
                 return Err(Error::Format(skiff_format::Error::UnsafePath {
                     entry: e.path.clone(),
-                    reason: "item name is not a plain file name".into(),
+                    reason: "item name is not a plain file name",
                 }));
             }
         }
@@ -481,29 +554,42 @@ pub async fn extract(
         if !target.starts_with(&root) {
             return Err(Error::Format(skiff_format::Error::UnsafePath {
                 entry: e.path.clone(),
-                reason: "would be written outside the extract folder".into(),
+                reason: "would be written outside the extract folder",
             }));
         }
-        let value: Value = serde_json::from_slice(&e.data)
-            .map_err(|source| Error::Format(skiff_format::Error::Json { document: e.path.clone(), source }))?;
+        let value: Value = serde_json::from_slice(&e.data).map_err(|source| {
+            Error::Format(skiff_format::Error::Json {
+                document: e.path.clone(),
+                source,
+            })
+        })?;
         let text = match format {
-            ExtractFormat::Yaml => serde_yaml_ng::to_string(&value).map_err(|err| Error::InvalidOptions(err.to_string()))?,
+            ExtractFormat::Yaml => {
+                serde_yaml_ng::to_string(&value).map_err(|err| Error::InvalidOptions(err.to_string()))?
+            }
             ExtractFormat::Json => {
                 let mut s = serde_json::to_string_pretty(&value).unwrap_or_default();
                 s.push('\n');
                 s
             }
         };
-        std::fs::create_dir_all(&target_dir)
-            .map_err(|err| Error::Io { op: "create", path: target_dir.display().to_string(), source: err })?;
+        std::fs::create_dir_all(&target_dir).map_err(|err| Error::Io {
+            op: "create",
+            path: target_dir.display().to_string(),
+            source: err,
+        })?;
         // Refuse to follow a symlink planted in the target folder.
         if std::fs::symlink_metadata(&target).is_ok_and(|m| m.file_type().is_symlink()) {
             return Err(Error::Format(skiff_format::Error::UnsafePath {
                 entry: e.path.clone(),
-                reason: "target exists as a symbolic link".into(),
+                reason: "target exists as a symbolic link",
             }));
         }
-        std::fs::write(&target, text).map_err(|err| Error::Io { op: "write", path: target.display().to_string(), source: err })?;
+        std::fs::write(&target, text).map_err(|err| Error::Io {
+            op: "write",
+            path: target.display().to_string(),
+            source: err,
+        })?;
         c2.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(true)
     })
@@ -513,7 +599,9 @@ pub async fn extract(
 
 fn is_plain_component(s: &str) -> bool {
     let p = Path::new(s);
-    !s.is_empty() && p.components().count() == 1 && matches!(p.components().next(), Some(Component::Normal(_)))
+    !s.is_empty()
+        && p.components().count() == 1
+        && matches!(p.components().next(), Some(Component::Normal(_)))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -564,7 +652,10 @@ pub struct ValidationReport {
 impl ValidationReport {
     /// Number of error findings.
     pub fn errors(&self) -> usize {
-        self.findings.iter().filter(|f| f.severity == Severity::Error).count()
+        self.findings
+            .iter()
+            .filter(|f| f.severity == Severity::Error)
+            .count()
     }
 }
 
@@ -578,14 +669,23 @@ struct ValidateState {
     seen: BTreeSet<(String, String)>,
     /// Hashes of classic copies waiting for their preferred copy, and vice versa.
     pending_copies: HashMap<(ItemRef, bool), [u8; 32]>,
-    index_checks: Option<(BTreeMap<String, (u64, String)>, BTreeSet<String>)>,
+    /// Expected (size, sha256) per path from skiff's index, and the paths seen so far.
+    index_checks: Option<(IndexExpectations, BTreeSet<String>)>,
 }
+
+/// Entry path → (size, sha256 hex) from skiff's integrity index.
+type IndexExpectations = BTreeMap<String, (u64, String)>;
 
 impl ValidateState {
     fn add(&mut self, severity: Severity, code: &'static str, object: Option<String>, message: String) {
         // Bound the report: after 1000 findings of a code, count instead.
         if self.findings.iter().filter(|f| f.code == code).count() < 1000 {
-            self.findings.push(Finding { severity, code, object, message });
+            self.findings.push(Finding {
+                severity,
+                code,
+                object,
+                message,
+            });
         }
     }
 }
@@ -595,21 +695,51 @@ fn check_item(st: &mut ValidateState, e: &Entry, item: &ItemRef) -> Option<Strin
     let v: Value = match serde_json::from_slice(&e.data) {
         Ok(v) => v,
         Err(err) => {
-            st.add(Severity::Error, "item", Some(e.path.clone()), format!("not valid JSON: {err}"));
+            st.add(
+                Severity::Error,
+                "item",
+                Some(e.path.clone()),
+                format!("not valid JSON: {err}"),
+            );
             return None;
         }
     };
     if !v.is_object() {
-        st.add(Severity::Error, "item", Some(e.path.clone()), "not a JSON object".into());
+        st.add(
+            Severity::Error,
+            "item",
+            Some(e.path.clone()),
+            "not a JSON object".into(),
+        );
         return None;
     }
-    let s = |p: &str| v.pointer(p).and_then(Value::as_str).unwrap_or_default().to_string();
-    let (api_version, kind, name, ns) = (s("/apiVersion"), s("/kind"), s("/metadata/name"), s("/metadata/namespace"));
+    let s = |p: &str| {
+        v.pointer(p)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let (api_version, kind, name, ns) = (
+        s("/apiVersion"),
+        s("/kind"),
+        s("/metadata/name"),
+        s("/metadata/namespace"),
+    );
     if api_version.is_empty() || kind.is_empty() {
-        st.add(Severity::Error, "item", Some(e.path.clone()), "missing apiVersion or kind".into());
+        st.add(
+            Severity::Error,
+            "item",
+            Some(e.path.clone()),
+            "missing apiVersion or kind".into(),
+        );
     }
     if name != item.name {
-        st.add(Severity::Error, "item", Some(e.path.clone()), format!("metadata.name is {name:?}, the path says {:?}", item.name));
+        st.add(
+            Severity::Error,
+            "item",
+            Some(e.path.clone()),
+            format!("metadata.name is {name:?}, the path says {:?}", item.name),
+        );
     }
     match &item.namespace {
         Some(pns) if &ns != pns => st.add(
@@ -626,14 +756,17 @@ fn check_item(st: &mut ValidateState, e: &Entry, item: &ItemRef) -> Option<Strin
         ),
         _ => {}
     }
-    let group = api_version.rsplit_once('/').map(|(g, _)| g).unwrap_or("");
-    let gr_group = item.group_resource.split_once('.').map(|(_, g)| g).unwrap_or("");
+    let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
+    let gr_group = item.group_resource.split_once('.').map_or("", |(_, g)| g);
     if !api_version.is_empty() && group != gr_group {
         st.add(
             Severity::Error,
             "item",
             Some(e.path.clone()),
-            format!("apiVersion {api_version:?} does not belong to resource {:?}", item.group_resource),
+            format!(
+                "apiVersion {api_version:?} does not belong to resource {:?}",
+                item.group_resource
+            ),
         );
     }
     let key = match &item.namespace {
@@ -653,12 +786,27 @@ pub async fn validate(source: &BackupSource, progress: &dyn Progress) -> Result<
     let mut backup_doc = None;
     if !matches!(source, BackupSource::Tarball(_)) {
         match source.read_file(BackupFile::Metadata).await? {
-            None => st.add(Severity::Error, "metadata", Some("velero-backup.json".into()), "missing: Velero will not list this backup".into()),
+            None => st.add(
+                Severity::Error,
+                "metadata",
+                Some("velero-backup.json".into()),
+                "missing: Velero will not list this backup".into(),
+            ),
             Some(b) => match Backup::from_json(&b) {
-                Err(e) => st.add(Severity::Error, "metadata", Some("velero-backup.json".into()), chain(&e)),
+                Err(e) => st.add(
+                    Severity::Error,
+                    "metadata",
+                    Some("velero-backup.json".into()),
+                    chain(&e),
+                ),
                 Ok(doc) => {
                     if !doc.has_velero_type() {
-                        st.add(Severity::Error, "metadata", Some("velero-backup.json".into()), "apiVersion/kind are not velero.io/v1 Backup".into());
+                        st.add(
+                            Severity::Error,
+                            "metadata",
+                            Some("velero-backup.json".into()),
+                            "apiVersion/kind are not velero.io/v1 Backup".into(),
+                        );
                     }
                     if doc.metadata.name != name {
                         st.add(
@@ -670,10 +818,20 @@ pub async fn validate(source: &BackupSource, progress: &dyn Progress) -> Result<
                     }
                     let phase = doc.status.phase.as_str();
                     if !matches!(phase, "Completed" | "PartiallyFailed" | "Failed") {
-                        st.add(Severity::Error, "metadata", Some("velero-backup.json".into()), format!("phase {phase:?} is not terminal"));
+                        st.add(
+                            Severity::Error,
+                            "metadata",
+                            Some("velero-backup.json".into()),
+                            format!("phase {phase:?} is not terminal"),
+                        );
                     }
                     if doc.status.expiration.is_none() {
-                        st.add(Severity::Warning, "metadata", Some("velero-backup.json".into()), "no status.expiration: never expires".into());
+                        st.add(
+                            Severity::Warning,
+                            "metadata",
+                            Some("velero-backup.json".into()),
+                            "no status.expiration: never expires".into(),
+                        );
                     }
                     backup_doc = Some(doc);
                 }
@@ -690,10 +848,14 @@ pub async fn validate(source: &BackupSource, progress: &dyn Progress) -> Result<
             BackupFile::CsiVolumeSnapshotContents,
             BackupFile::Logs,
         ] {
-            let Some(data) = source.read_file(file).await? else { continue };
+            let Some(data) = source.read_file(file).await? else {
+                continue;
+            };
             let fname = file.file_name(&name);
             let outcome = match file {
-                BackupFile::ResourceList => docs::decode_sidecar::<BTreeMap<String, Vec<String>>>(&data, &fname).map(|_| ()),
+                BackupFile::ResourceList => {
+                    docs::decode_sidecar::<BTreeMap<String, Vec<String>>>(&data, &fname).map(|_| ())
+                }
                 BackupFile::Results => docs::decode_sidecar::<Results>(&data, &fname).map(|_| ()),
                 BackupFile::Logs => skiff_format::gojson::gunzip(&data, 1 << 30).map(|_| ()),
                 _ => docs::decode_sidecar::<Option<Vec<Value>>>(&data, &fname).map(|_| ()),
@@ -703,23 +865,35 @@ pub async fn validate(source: &BackupSource, progress: &dyn Progress) -> Result<
             }
         }
     }
-    let resource_list: Option<BTreeMap<String, Vec<String>>> = match source.read_file(BackupFile::ResourceList).await? {
-        Some(d) => docs::decode_sidecar(&d, "resource list").ok(),
-        None => None,
-    };
+    let resource_list: Option<BTreeMap<String, Vec<String>>> =
+        match source.read_file(BackupFile::ResourceList).await? {
+            Some(d) => docs::decode_sidecar(&d, "resource list").ok(),
+            None => None,
+        };
     let index = match source.read_file(BackupFile::SkiffIndex).await? {
         Some(d) => match ArchiveIndex::from_gzip_json(&d) {
             Ok(i) => Some(i),
             Err(e) => {
-                st.add(Severity::Error, "index", Some(BackupFile::SkiffIndex.file_name(&name)), chain(&e));
+                st.add(
+                    Severity::Error,
+                    "index",
+                    Some(BackupFile::SkiffIndex.file_name(&name)),
+                    chain(&e),
+                );
                 None
             }
         },
         None => None,
     };
-    st.index_checks = index
-        .as_ref()
-        .map(|i| (i.entries.iter().map(|e| (e.path.clone(), (e.size, e.sha256.clone()))).collect(), BTreeSet::new()));
+    st.index_checks = index.as_ref().map(|i| {
+        (
+            i.entries
+                .iter()
+                .map(|e| (e.path.clone(), (e.size, e.sha256.clone())))
+                .collect(),
+            BTreeSet::new(),
+        )
+    });
 
     // The tarball, in one streaming pass.
     progress.stage("validating", None);
@@ -730,11 +904,17 @@ pub async fn validate(source: &BackupSource, progress: &dyn Progress) -> Result<
         st.entries += 1;
         if let Some((expected, seen)) = &mut st.index_checks {
             let digest = hex(&Sha256::digest(&e.data));
-            let ok = expected.get(&e.path).is_some_and(|(size, sha)| *size == e.data.len() as u64 && *sha == digest);
+            let ok = expected
+                .get(&e.path)
+                .is_some_and(|(size, sha)| *size == e.data.len() as u64 && *sha == digest);
             let known = expected.contains_key(&e.path);
             seen.insert(e.path.clone());
             if !ok {
-                let msg = if known { "content differs from skiff's integrity index" } else { "entry not in skiff's integrity index" };
+                let msg = if known {
+                    "content differs from skiff's integrity index"
+                } else {
+                    "entry not in skiff's integrity index"
+                };
                 st.add(Severity::Error, "index", Some(e.path.clone()), msg.into());
             }
         }
@@ -745,7 +925,12 @@ pub async fn validate(source: &BackupSource, progress: &dyn Progress) -> Result<
                     Err(err) => st.add(Severity::Error, "version", Some(e.path.clone()), chain(&err)),
                 }
                 if st.entries != 1 {
-                    st.add(Severity::Warning, "version", Some(e.path.clone()), "metadata/version is not the first entry".into());
+                    st.add(
+                        Severity::Warning,
+                        "version",
+                        Some(e.path.clone()),
+                        "metadata/version is not the first entry".into(),
+                    );
                 }
             }
             EntryKind::Item(item, dir) => {
@@ -774,7 +959,12 @@ pub async fn validate(source: &BackupSource, progress: &dyn Progress) -> Result<
                     }
                 }
             }
-            EntryKind::Other => st.add(Severity::Warning, "tar", Some(e.path.clone()), "unexpected entry (Velero skips it)".into()),
+            EntryKind::Other => st.add(
+                Severity::Warning,
+                "tar",
+                Some(e.path.clone()),
+                "unexpected entry (Velero skips it)".into(),
+            ),
         }
         Ok(true)
     })
@@ -783,15 +973,30 @@ pub async fn validate(source: &BackupSource, progress: &dyn Progress) -> Result<
     let mut st = std::mem::take(&mut *shared.lock().expect("validate lock"));
     if let Err(e) = pass {
         match e {
-            Error::Format(err) => st.add(Severity::Error, "tar", None, format!("archive unreadable after {} entries: {}", st.entries, chain(&err))),
+            Error::Format(err) => st.add(
+                Severity::Error,
+                "tar",
+                None,
+                format!("archive unreadable after {} entries: {}", st.entries, chain(&err)),
+            ),
             Error::BackupNotFound { .. } => {
-                st.add(Severity::Error, "tar", Some(BackupFile::Tarball.file_name(&name)), "tarball is missing".into());
+                st.add(
+                    Severity::Error,
+                    "tar",
+                    Some(BackupFile::Tarball.file_name(&name)),
+                    "tarball is missing".into(),
+                );
             }
             other => return Err(other),
         }
     }
     match st.version.clone() {
-        None => st.add(Severity::Error, "version", Some("metadata/version".into()), "missing".into()),
+        None => st.add(
+            Severity::Error,
+            "version",
+            Some("metadata/version".into()),
+            "missing".into(),
+        ),
         Some(v) => {
             let copies_expected = v != "1";
             let pending: Vec<(ItemRef, bool)> = st.pending_copies.keys().cloned().collect();
@@ -799,44 +1004,107 @@ pub async fn validate(source: &BackupSource, progress: &dyn Progress) -> Result<
                 if is_classic && copies_expected {
                     st.add(Severity::Warning, "preferred-copy", Some(item.path(&VersionDir::Classic)), "no <version>-preferredversion copy (needed by Velero's EnableAPIGroupVersions restore)".into());
                 } else if !is_classic {
-                    st.add(Severity::Error, "preferred-copy", Some(item.to_string()), "preferred-version copy without the classic-path item Velero restores".into());
+                    st.add(
+                        Severity::Error,
+                        "preferred-copy",
+                        Some(item.to_string()),
+                        "preferred-version copy without the classic-path item Velero restores".into(),
+                    );
                 }
             }
-            if let Some(doc) = &backup_doc {
-                if !doc.status.format_version.is_empty() && doc.status.format_version != v && v != "1" {
-                    st.add(Severity::Warning, "version", None, format!("metadata/version {v:?} differs from status.formatVersion {:?}", doc.status.format_version));
-                }
+            if let Some(doc) = &backup_doc
+                && !doc.status.format_version.is_empty()
+                && doc.status.format_version != v
+                && v != "1"
+            {
+                st.add(
+                    Severity::Warning,
+                    "version",
+                    None,
+                    format!(
+                        "metadata/version {v:?} differs from status.formatVersion {:?}",
+                        doc.status.format_version
+                    ),
+                );
             }
         }
     }
     if let Some((expected, seen)) = st.index_checks.take() {
         for path in expected.keys().filter(|p| !seen.contains(*p)) {
-            st.add(Severity::Error, "index", Some(path.clone()), "listed in skiff's integrity index but missing from the tarball".into());
+            st.add(
+                Severity::Error,
+                "index",
+                Some(path.clone()),
+                "listed in skiff's integrity index but missing from the tarball".into(),
+            );
         }
     }
     if let Some(list) = &resource_list {
-        let listed: BTreeSet<(String, String)> =
-            list.iter().flat_map(|(k, v)| v.iter().map(move |n| (k.clone(), n.clone()))).collect();
-        for (k, n) in listed.difference(&st.seen).take(1000).cloned().collect::<Vec<_>>() {
-            st.add(Severity::Error, "resource-list", Some(format!("{k} {n}")), "in the resource list but not in the tarball".into());
+        let listed: BTreeSet<(String, String)> = list
+            .iter()
+            .flat_map(|(k, v)| v.iter().map(move |n| (k.clone(), n.clone())))
+            .collect();
+        for (k, n) in listed
+            .difference(&st.seen)
+            .take(1000)
+            .cloned()
+            .collect::<Vec<_>>()
+        {
+            st.add(
+                Severity::Error,
+                "resource-list",
+                Some(format!("{k} {n}")),
+                "in the resource list but not in the tarball".into(),
+            );
         }
-        for (k, n) in st.seen.difference(&listed).take(1000).cloned().collect::<Vec<_>>() {
-            st.add(Severity::Error, "resource-list", Some(format!("{k} {n}")), "in the tarball but not in the resource list".into());
+        for (k, n) in st
+            .seen
+            .difference(&listed)
+            .take(1000)
+            .cloned()
+            .collect::<Vec<_>>()
+        {
+            st.add(
+                Severity::Error,
+                "resource-list",
+                Some(format!("{k} {n}")),
+                "in the tarball but not in the resource list".into(),
+            );
         }
         if let Some(doc) = &backup_doc {
             let n = listed.len() as i64;
-            if let Some(p) = &doc.status.progress {
-                if p.total_items != 0 && p.total_items != n {
-                    st.add(Severity::Warning, "metadata", Some("velero-backup.json".into()), format!("progress.totalItems is {} but the resource list has {n} items", p.total_items));
-                }
+            if let Some(p) = &doc.status.progress
+                && p.total_items != 0
+                && p.total_items != n
+            {
+                st.add(
+                    Severity::Warning,
+                    "metadata",
+                    Some("velero-backup.json".into()),
+                    format!(
+                        "progress.totalItems is {} but the resource list has {n} items",
+                        p.total_items
+                    ),
+                );
             }
         }
     } else if !matches!(source, BackupSource::Tarball(_)) {
-        st.add(Severity::Info, "resource-list", None, "no resource list (Velero writes one for every backup since v1.0)".into());
+        st.add(
+            Severity::Info,
+            "resource-list",
+            None,
+            "no resource list (Velero writes one for every backup since v1.0)".into(),
+        );
     }
     let mut findings = st.findings;
-    findings.sort_by(|a, b| b.severity.cmp(&a.severity));
-    Ok(ValidationReport { name, source: source.describe(), entries: st.entries, items: st.items, findings })
+    findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
+    Ok(ValidationReport {
+        name,
+        source: source.describe(),
+        entries: st.entries,
+        items: st.items,
+        findings,
+    })
 }
 
 fn hex(b: &[u8]) -> String {

@@ -8,7 +8,9 @@
 use crate::error::{Error, Result};
 use crate::offline::{BackupSource, for_each_entry};
 use crate::progress::Progress;
-use crate::restore::{BackupItem, ExistingResourcePolicy, ItemKey, PlannedItem, RestorePlan, TargetFacts, Wait};
+use crate::restore::{
+    BackupItem, ExistingResourcePolicy, ItemKey, PlannedItem, RestorePlan, TargetFacts, Wait,
+};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
@@ -35,14 +37,28 @@ pub async fn load_items(source: &BackupSource, progress: &dyn Progress) -> Resul
     let alts: Arc<Mutex<Vec<(ItemKey, String, Value)>>> = Arc::default();
     let (a1, a2) = (acc.clone(), alts.clone());
     for_each_entry(source, progress, move |e| {
-        let EntryKind::Item(item, dir) = &e.kind else { return Ok(true) };
+        let EntryKind::Item(item, dir) = &e.kind else {
+            return Ok(true);
+        };
         if matches!(dir, VersionDir::Preferred(_)) {
             return Ok(true); // identical copy of the classic item
         }
-        let object: Value = serde_json::from_slice(&e.data)
-            .map_err(|source| Error::Format(skiff_format::Error::Json { document: e.path.clone(), source }))?;
-        let key = ItemKey { group_resource: item.group_resource.clone(), namespace: item.namespace.clone(), name: item.name.clone() };
-        let api_version = object.get("apiVersion").and_then(Value::as_str).unwrap_or_default().to_string();
+        let object: Value = serde_json::from_slice(&e.data).map_err(|source| {
+            Error::Format(skiff_format::Error::Json {
+                document: e.path.clone(),
+                source,
+            })
+        })?;
+        let key = ItemKey {
+            group_resource: item.group_resource.clone(),
+            namespace: item.namespace.clone(),
+            name: item.name.clone(),
+        };
+        let api_version = object
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
         if *dir == VersionDir::Classic {
             a1.lock().expect("items lock").insert(
                 key,
@@ -71,7 +87,7 @@ pub async fn load_items(source: &BackupSource, progress: &dyn Progress) -> Resul
     Ok(items.into_values().collect())
 }
 
-/// Facts about the target the planner uses (existing ServiceAccounts and StorageClasses).
+/// Facts about the target the planner uses (existing `ServiceAccounts` and `StorageClasses`).
 pub async fn target_facts(cluster: &Cluster, surface: &ApiSurface) -> TargetFacts {
     let mut facts = TargetFacts::default();
     if let Some(res) = surface.preferred("serviceaccounts") {
@@ -82,8 +98,14 @@ pub async fn target_facts(cluster: &Cluster, surface: &ApiSurface) -> TargetFact
             match pager.next_page().await {
                 Ok(Some(page)) => {
                     for sa in page.items {
-                        let ns = sa.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or_default();
-                        let name = sa.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
+                        let ns = sa
+                            .pointer("/metadata/namespace")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default();
+                        let name = sa
+                            .pointer("/metadata/name")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default();
                         map.entry(ns.to_string()).or_default().insert(name.to_string());
                     }
                 }
@@ -98,15 +120,19 @@ pub async fn target_facts(cluster: &Cluster, surface: &ApiSurface) -> TargetFact
             facts.service_accounts = Some(map);
         }
     }
-    if let Some(res) = surface.preferred("storageclasses.storage.k8s.io") {
-        if let Ok(Some(page)) = cluster.list_pages(res, ListOptions::default()).next_page().await {
-            facts.storage_classes = Some(
-                page.items
-                    .iter()
-                    .filter_map(|s| s.pointer("/metadata/name").and_then(Value::as_str).map(str::to_string))
-                    .collect(),
-            );
-        }
+    if let Some(res) = surface.preferred("storageclasses.storage.k8s.io")
+        && let Ok(Some(page)) = cluster.list_pages(res, ListOptions::default()).next_page().await
+    {
+        facts.storage_classes = Some(
+            page.items
+                .iter()
+                .filter_map(|s| {
+                    s.pointer("/metadata/name")
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                })
+                .collect(),
+        );
     }
     facts
 }
@@ -126,7 +152,12 @@ pub struct ExecOptions {
 
 impl Default for ExecOptions {
     fn default() -> Self {
-        Self { concurrency: 32, server_dry_run: false, fail_fast: false, wait_timeout: Duration::from_secs(600) }
+        Self {
+            concurrency: 32,
+            server_dry_run: false,
+            fail_fast: false,
+            wait_timeout: Duration::from_secs(600),
+        }
     }
 }
 
@@ -200,7 +231,8 @@ pub struct RestoreReport {
 impl RestoreReport {
     /// Count of failed items (including conflicts).
     pub fn failures(&self) -> u64 {
-        self.counts.get(&Outcome::Failed).copied().unwrap_or(0) + self.counts.get(&Outcome::Conflict).copied().unwrap_or(0)
+        self.counts.get(&Outcome::Failed).copied().unwrap_or(0)
+            + self.counts.get(&Outcome::Conflict).copied().unwrap_or(0)
     }
 }
 
@@ -222,8 +254,12 @@ fn res_info(t: &crate::restore::TargetRef) -> ApiResourceInfo {
 /// server-set fields in `have` are ignored).
 pub fn is_subset(want: &Value, have: &Value) -> bool {
     match (want, have) {
-        (Value::Object(w), Value::Object(h)) => w.iter().all(|(k, v)| h.get(k).is_some_and(|hv| is_subset(v, hv))),
-        (Value::Array(w), Value::Array(h)) => w.len() == h.len() && w.iter().zip(h).all(|(a, b)| is_subset(a, b)),
+        (Value::Object(w), Value::Object(h)) => {
+            w.iter().all(|(k, v)| h.get(k).is_some_and(|hv| is_subset(v, hv)))
+        }
+        (Value::Array(w), Value::Array(h)) => {
+            w.len() == h.len() && w.iter().zip(h).all(|(a, b)| is_subset(a, b))
+        }
         (Value::Number(a), Value::Number(b)) => a.as_f64() == b.as_f64(),
         _ => want == have,
     }
@@ -233,7 +269,14 @@ pub fn is_subset(want: &Value, have: &Value) -> bool {
 fn comparable(obj: &Value) -> Value {
     let mut v = obj.clone();
     if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
-        for k in ["managedFields", "resourceVersion", "uid", "creationTimestamp", "generation", "selfLink"] {
+        for k in [
+            "managedFields",
+            "resourceVersion",
+            "uid",
+            "creationTimestamp",
+            "generation",
+            "selfLink",
+        ] {
             m.remove(k);
         }
         if let Some(labels) = m.get_mut("labels").and_then(Value::as_object_mut) {
@@ -263,10 +306,10 @@ async fn apply_item(ctx: &Ctx<'_>, item: &PlannedItem) -> (Outcome, Option<Strin
         Ok(_) => (Outcome::Created, None),
         Err(e) if e.is_already_exists() => {
             // A create retried after a lost answer finds its own earlier success.
-            if let KubeError::Api { status, .. } = &e {
-                if status.attempts > 1 {
-                    return finish_wait(ctx, item, (Outcome::Created, None)).await;
-                }
+            if let KubeError::Api { status, .. } = &e
+                && status.attempts > 1
+            {
+                return finish_wait(ctx, item, (Outcome::Created, None)).await;
             }
             existing(ctx, &res, item).await
         }
@@ -275,18 +318,38 @@ async fn apply_item(ctx: &Ctx<'_>, item: &PlannedItem) -> (Outcome, Option<Strin
     finish_wait(ctx, item, outcome).await
 }
 
-async fn finish_wait(ctx: &Ctx<'_>, item: &PlannedItem, outcome: (Outcome, Option<String>)) -> (Outcome, Option<String>) {
-    if ctx.opts.server_dry_run || !matches!(outcome.0, Outcome::Created | Outcome::Updated | Outcome::Unchanged) {
+async fn finish_wait(
+    ctx: &Ctx<'_>,
+    item: &PlannedItem,
+    outcome: (Outcome, Option<String>),
+) -> (Outcome, Option<String>) {
+    if ctx.opts.server_dry_run
+        || !matches!(
+            outcome.0,
+            Outcome::Created | Outcome::Updated | Outcome::Unchanged
+        )
+    {
         return outcome;
     }
     let waited = match &item.wait {
-        Some(Wait::CrdEstablished(name)) => ctx.cluster.wait_crd_established(name, ctx.opts.wait_timeout).await,
-        Some(Wait::NamespaceReady(name)) => ctx.cluster.wait_namespace_ready(name, ctx.opts.wait_timeout).await,
+        Some(Wait::CrdEstablished(name)) => {
+            ctx.cluster
+                .wait_crd_established(name, ctx.opts.wait_timeout)
+                .await
+        }
+        Some(Wait::NamespaceReady(name)) => {
+            ctx.cluster
+                .wait_namespace_ready(name, ctx.opts.wait_timeout)
+                .await
+        }
         None => Ok(()),
     };
     match waited {
         Ok(()) => outcome,
-        Err(e) => (Outcome::Failed, Some(format!("created, but not ready: {}", crate::offline::chain(&e)))),
+        Err(e) => (
+            Outcome::Failed,
+            Some(format!("created, but not ready: {}", crate::offline::chain(&e))),
+        ),
     }
 }
 
@@ -296,7 +359,12 @@ async fn existing(ctx: &Ctx<'_>, res: &ApiResourceInfo, item: &PlannedItem) -> (
     let dry = ctx.opts.server_dry_run;
     let current = match ctx.cluster.get(res, ns, &t.name).await {
         Ok(Some(v)) => v,
-        Ok(None) => return (Outcome::Failed, Some("create said the object exists, but it cannot be read".into())),
+        Ok(None) => {
+            return (
+                Outcome::Failed,
+                Some("create said the object exists, but it cannot be read".into()),
+            );
+        }
         Err(e) => return (Outcome::Failed, Some(crate::offline::chain(&e))),
     };
     let same = is_subset(&comparable(&item.object), &current);
@@ -323,13 +391,20 @@ async fn existing(ctx: &Ctx<'_>, res: &ApiResourceInfo, item: &PlannedItem) -> (
                 m.remove("namespace");
                 m.remove("name");
             }
-            let labels = item.object.pointer("/metadata/labels").cloned().unwrap_or(Value::Object(Map::new()));
+            let labels = item
+                .object
+                .pointer("/metadata/labels")
+                .cloned()
+                .unwrap_or(Value::Object(Map::new()));
             if let Some(m) = patch.get_mut("metadata").and_then(Value::as_object_mut) {
                 m.insert("labels".into(), labels);
             }
             match ctx.cluster.merge_patch(res, ns, &t.name, &patch, dry).await {
                 Ok(_) => (Outcome::Updated, None),
-                Err(e) => (Outcome::Failed, Some(format!("update existing object: {}", crate::offline::chain(&e)))),
+                Err(e) => (
+                    Outcome::Failed,
+                    Some(format!("update existing object: {}", crate::offline::chain(&e))),
+                ),
             }
         }
         Some(ExistingResourcePolicy::Apply) => {
@@ -337,14 +412,24 @@ async fn existing(ctx: &Ctx<'_>, res: &ApiResourceInfo, item: &PlannedItem) -> (
             if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
                 m.remove("managedFields");
             }
-            match ctx.cluster.apply(res, ns, &t.name, &obj, FIELD_MANAGER, false, dry).await {
+            match ctx
+                .cluster
+                .apply(res, ns, &t.name, &obj, FIELD_MANAGER, false, dry)
+                .await
+            {
                 Ok(_) if same => (Outcome::Unchanged, None),
                 Ok(_) => (Outcome::Updated, None),
                 Err(e) if e.is_conflict() => {
                     let fields: Vec<String> = e.field_conflicts().iter().map(|c| c.field.clone()).collect();
-                    (Outcome::Conflict, Some(format!("apply conflicts on fields: {}", fields.join(", "))))
+                    (
+                        Outcome::Conflict,
+                        Some(format!("apply conflicts on fields: {}", fields.join(", "))),
+                    )
                 }
-                Err(e) => (Outcome::Failed, Some(format!("apply: {}", crate::offline::chain(&e)))),
+                Err(e) => (
+                    Outcome::Failed,
+                    Some(format!("apply: {}", crate::offline::chain(&e))),
+                ),
             }
         }
     }
@@ -375,12 +460,20 @@ pub async fn execute(
         logs: Vec::new(),
     };
     let log = |r: &mut RestoreReport, level: LogLevel, msg: String| r.logs.push((Utc::now(), level, msg));
-    log(&mut report, LogLevel::Info, format!("Starting restore of backup velero/{}", plan.backup_name));
+    log(
+        &mut report,
+        LogLevel::Info,
+        format!("Starting restore of backup velero/{}", plan.backup_name),
+    );
     for w in &plan.warnings {
         report.results.warnings.velero.push(w.clone());
     }
     for e in &plan.errors {
-        push_msg(&mut report.results.errors, e.key.namespace.as_deref(), format!("error restoring {}: {}", e.key, e.message));
+        push_msg(
+            &mut report.results.errors,
+            e.key.namespace.as_deref(),
+            format!("error restoring {}: {}", e.key, e.message),
+        );
     }
     for s in &plan.skipped {
         *report.counts.entry(Outcome::Skipped).or_default() += 1;
@@ -404,10 +497,16 @@ pub async fn execute(
         let mut meta = Map::new();
         meta.insert("name".into(), Value::String(nsp.name.clone()));
         if !nsp.labels.is_empty() {
-            meta.insert("labels".into(), Value::Object(nsp.labels.clone().into_iter().collect()));
+            meta.insert(
+                "labels".into(),
+                Value::Object(nsp.labels.clone().into_iter().collect()),
+            );
         }
         if !nsp.annotations.is_empty() {
-            meta.insert("annotations".into(), Value::Object(nsp.annotations.clone().into_iter().collect()));
+            meta.insert(
+                "annotations".into(),
+                Value::Object(nsp.annotations.clone().into_iter().collect()),
+            );
         }
         let mut obj = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": meta});
         if let Some(spec) = &nsp.spec {
@@ -416,47 +515,79 @@ pub async fn execute(
         let entry = format!("{}(", nsp.name);
         match cluster.create(&ns_res, None, &obj, opts.server_dry_run).await {
             Ok(_) => {
-                report.resource_list.entry("v1/Namespace".into()).or_default().push(format!("{entry}created)"));
-                if !opts.server_dry_run {
-                    if let Err(e) = cluster.wait_namespace_ready(&nsp.name, opts.wait_timeout).await {
-                        push_msg(&mut report.results.errors, None, format!("namespace {} not ready: {}", nsp.name, crate::offline::chain(&e)));
-                    }
+                report
+                    .resource_list
+                    .entry("v1/Namespace".into())
+                    .or_default()
+                    .push(format!("{entry}created)"));
+                if !opts.server_dry_run
+                    && let Err(e) = cluster.wait_namespace_ready(&nsp.name, opts.wait_timeout).await
+                {
+                    push_msg(
+                        &mut report.results.errors,
+                        None,
+                        format!("namespace {} not ready: {}", nsp.name, crate::offline::chain(&e)),
+                    );
                 }
             }
             Err(e) if e.is_already_exists() => {
                 if let Err(e) = cluster.wait_namespace_ready(&nsp.name, opts.wait_timeout).await {
-                    push_msg(&mut report.results.errors, None, format!("namespace {} not ready: {}", nsp.name, crate::offline::chain(&e)));
+                    push_msg(
+                        &mut report.results.errors,
+                        None,
+                        format!("namespace {} not ready: {}", nsp.name, crate::offline::chain(&e)),
+                    );
                 }
             }
-            Err(e) => push_msg(&mut report.results.errors, None, format!("error creating namespace {}: {}", nsp.name, crate::offline::chain(&e))),
+            Err(e) => push_msg(
+                &mut report.results.errors,
+                None,
+                format!(
+                    "error creating namespace {}: {}",
+                    nsp.name,
+                    crate::offline::chain(&e)
+                ),
+            ),
         }
         progress.advance(1, 0);
     }
     progress.finish_stage();
 
-    let ctx = Ctx { cluster, opts, policy: plan.existing_resource_policy, cancel };
+    let ctx = Ctx {
+        cluster,
+        opts,
+        policy: plan.existing_resource_policy,
+        cancel,
+    };
     let total_waves = plan.waves.len();
     let mut stop = false;
     for wave in &plan.waves {
         if stop {
             break;
         }
-        progress.stage(&format!("wave {}/{total_waves} {}", wave.index + 1, wave.name), Some(wave.items.len() as u64));
-        let results: Vec<(&PlannedItem, (Outcome, Option<String>))> = futures::stream::iter(wave.items.iter())
-            .map(|item| {
-                let ctx = &ctx;
-                async move {
-                    if ctx.cancel.is_cancelled() {
-                        return (item, (Outcome::Skipped, Some("not attempted: interrupted".into())));
+        progress.stage(
+            &format!("wave {}/{total_waves} {}", wave.index + 1, wave.name),
+            Some(wave.items.len() as u64),
+        );
+        let results: Vec<(&PlannedItem, (Outcome, Option<String>))> =
+            futures::stream::iter(wave.items.iter())
+                .map(|item| {
+                    let ctx = &ctx;
+                    async move {
+                        if ctx.cancel.is_cancelled() {
+                            return (
+                                item,
+                                (Outcome::Skipped, Some("not attempted: interrupted".into())),
+                            );
+                        }
+                        let r = apply_item(ctx, item).await;
+                        progress.advance(1, 0);
+                        (item, r)
                     }
-                    let r = apply_item(ctx, item).await;
-                    progress.advance(1, 0);
-                    (item, r)
-                }
-            })
-            .buffer_unordered(opts.concurrency.max(1))
-            .collect()
-            .await;
+                })
+                .buffer_unordered(opts.concurrency.max(1))
+                .collect()
+                .await;
         for (item, (outcome, message)) in results {
             record(&mut report, item, outcome, message);
             if outcome == Outcome::Failed && opts.fail_fast {
@@ -471,16 +602,28 @@ pub async fn execute(
     }
     if stop {
         report.interrupted = true;
-        report.results.errors.velero.push("stopped after the first failed item (--fail-fast)".into());
+        report
+            .results
+            .errors
+            .velero
+            .push("stopped after the first failed item (--fail-fast)".into());
     }
     if cancel.is_cancelled() {
         report.interrupted = true;
-        report.results.errors.velero.push("interrupted; items after the interruption were not attempted".into());
+        report
+            .results
+            .errors
+            .velero
+            .push("interrupted; items after the interruption were not attempted".into());
     }
     for v in report.resource_list.values_mut() {
         v.sort();
     }
-    report.phase = if report.results.errors.is_empty() && report.failures() == 0 { "Completed".into() } else { "PartiallyFailed".into() };
+    report.phase = if report.results.errors.is_empty() && report.failures() == 0 {
+        "Completed".into()
+    } else {
+        "PartiallyFailed".into()
+    };
     report.seconds = clock.elapsed().as_secs_f64();
     let done = format!("restore completed: {:?}", report.counts);
     log(&mut report, LogLevel::Info, done);
@@ -508,7 +651,11 @@ fn record(report: &mut RestoreReport, item: &PlannedItem, outcome: Outcome, mess
         Some(ns) => format!("{ns}/{}({action})", t.name),
         None => format!("{}({action})", t.name),
     };
-    report.resource_list.entry(format!("{}/{}", t.api_version, t.kind)).or_default().push(entry);
+    report
+        .resource_list
+        .entry(format!("{}/{}", t.api_version, t.kind))
+        .or_default()
+        .push(entry);
     match outcome {
         Outcome::Failed | Outcome::Conflict => {
             let msg = format!("error restoring {key}: {}", message.clone().unwrap_or_default());
@@ -543,9 +690,15 @@ pub async fn write_restore_documents(store: &dyn BackupStore, report: &RestoreRe
         logs.log(*t, *level, msg, "skiff/restore", &[]);
     }
     let files: Vec<(RestoreFile, Vec<u8>)> = vec![
-        (RestoreFile::Logs, skiff_format::gojson::gzip_sidecar(&logs.finish())),
+        (
+            RestoreFile::Logs,
+            skiff_format::gojson::gzip_sidecar(&logs.finish()),
+        ),
         (RestoreFile::Results, docs::encode_results(&report.results)?),
-        (RestoreFile::ResourceList, docs::encode_resource_list(&report.resource_list)?),
+        (
+            RestoreFile::ResourceList,
+            docs::encode_resource_list(&report.resource_list)?,
+        ),
         (RestoreFile::ItemOperations, docs::encode_item_operations(&[])?),
         (RestoreFile::VolumeInfo, docs::encode_volume_info(&[])?),
     ];

@@ -6,7 +6,9 @@ use crate::exit::{CliError, code};
 use crate::progress::CliProgress;
 use skiff_engine::Progress;
 use skiff_engine::offline;
-use skiff_engine::restore::{self, ExistingResourcePolicy, ResourceModifiers, ResourcePriorities, RestoreOptions};
+use skiff_engine::restore::{
+    self, ExistingResourcePolicy, ResourceModifiers, ResourcePriorities, RestoreOptions,
+};
 use skiff_engine::restore_run::{self, ExecOptions, Outcome};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -30,18 +32,28 @@ pub async fn run(a: RestoreArgs, progress: &CliProgress) -> Result<u8, CliError>
     let store = open_store(&a.location).await?;
     let source = offline::resolve_source(&a.from_backup, store.clone())?;
     let backup_name = source.name();
-    let restore_name = a.name.clone().unwrap_or_else(|| format!("{backup_name}-{}", chrono::Utc::now().format("%Y%m%d%H%M%S")));
+    let restore_name = a
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("{backup_name}-{}", chrono::Utc::now().format("%Y%m%d%H%M%S")));
     skiff_store::layout::validate_restore_name(&restore_name)?;
 
     let modifiers = match &a.resource_modifiers {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| CliError::usage(format!("read --resource-modifiers {}: {e}", path.display())))?;
-            Some(ResourceModifiers::parse(&text).map_err(|e| CliError::usage(format!("--resource-modifiers {}: {}", path.display(), offline::chain(&e))))?)
+            Some(ResourceModifiers::parse(&text).map_err(|e| {
+                CliError::usage(format!(
+                    "--resource-modifiers {}: {}",
+                    path.display(),
+                    offline::chain(&e)
+                ))
+            })?)
         }
         None => None,
     };
-    let priorities = ResourcePriorities::parse(&a.resource_priorities.join(",")).map_err(|e| CliError::usage(format!("--resource-priorities: {e}")))?;
+    let priorities = ResourcePriorities::parse(&a.resource_priorities.join(","))
+        .map_err(|e| CliError::usage(format!("--resource-priorities: {e}")))?;
     let opts = RestoreOptions {
         restore_name: restore_name.clone(),
         backup_name: backup_name.clone(),
@@ -73,7 +85,8 @@ pub async fn run(a: RestoreArgs, progress: &CliProgress) -> Result<u8, CliError>
     progress.stage("planning", None);
     let surface = cluster.discover(false).await?;
     let facts = restore_run::target_facts(&cluster, &surface).await;
-    let plan = restore::plan(&items, &surface, &opts, &facts).map_err(|e| CliError::usage(offline::chain(&e)))?;
+    let plan =
+        restore::plan(&items, &surface, &opts, &facts).map_err(|e| CliError::usage(offline::chain(&e)))?;
     drop(items);
     progress.finish_stage();
 
@@ -85,7 +98,16 @@ pub async fn run(a: RestoreArgs, progress: &CliProgress) -> Result<u8, CliError>
             Output::Table => {
                 let mut out = std::io::stdout().lock();
                 out.write_all(plan.to_text().as_bytes())?;
-                writeln!(out, "\nAlready in the target ({}): {}", existing.len(), if existing.is_empty() { "none".to_string() } else { String::new() })?;
+                writeln!(
+                    out,
+                    "\nAlready in the target ({}): {}",
+                    existing.len(),
+                    if existing.is_empty() {
+                        "none".to_string()
+                    } else {
+                        String::new()
+                    }
+                )?;
                 for e in existing.iter().take(200) {
                     writeln!(out, "  {e}")?;
                 }
@@ -108,23 +130,47 @@ pub async fn run(a: RestoreArgs, progress: &CliProgress) -> Result<u8, CliError>
     let cancel = tokio_util_cancel();
     let report = restore_run::execute(&cluster, &plan, &exec, progress, &cancel).await?;
     progress.clear();
-    if !a.server_dry_run {
-        if let Some(store) = &store {
-            if let Err(e) = restore_run::write_restore_documents(store.as_ref(), &report).await {
-                eprintln!("warning: could not write the restore's results to the location: {}", offline::chain(&e));
-            }
-        }
+    if !a.server_dry_run
+        && let Some(store) = &store
+        && let Err(e) = restore_run::write_restore_documents(store.as_ref(), &report).await
+    {
+        eprintln!(
+            "warning: could not write the restore's results to the location: {}",
+            offline::chain(&e)
+        );
     }
     match a.output {
         Output::Table => {
             let mut out = std::io::stdout().lock();
-            writeln!(out, "Restore {:?} of backup {:?}: {}{}", report.name, report.backup, report.phase, if report.server_dry_run { " (server dry run: nothing stored)" } else { "" })?;
+            writeln!(
+                out,
+                "Restore {:?} of backup {:?}: {}{}",
+                report.name,
+                report.backup,
+                report.phase,
+                if report.server_dry_run {
+                    " (server dry run: nothing stored)"
+                } else {
+                    ""
+                }
+            )?;
             for (k, v) in &report.counts {
                 writeln!(out, "  {:<10} {v}", format!("{k:?}").to_lowercase())?;
             }
             writeln!(out, "  time       {:.1}s", report.seconds)?;
-            for i in report.items.iter().filter(|i| matches!(i.outcome, Outcome::Failed | Outcome::Conflict)).take(50) {
-                writeln!(out, "  {:?} {}: {}", i.outcome, i.item, i.message.clone().unwrap_or_default())?;
+            for i in report
+                .items
+                .iter()
+                .filter(|i| matches!(i.outcome, Outcome::Failed | Outcome::Conflict))
+                .take(50)
+            {
+                writeln!(
+                    out,
+                    "  {:?} {}: {}",
+                    i.outcome,
+                    i.item,
+                    i.message.clone().unwrap_or_default()
+                )?;
             }
         }
         o => print_data(&report, o)?,
@@ -132,5 +178,9 @@ pub async fn run(a: RestoreArgs, progress: &CliProgress) -> Result<u8, CliError>
     if report.interrupted && cancel.is_cancelled() {
         return Ok(code::INTERRUPTED);
     }
-    Ok(if report.failures() > 0 || report.phase != "Completed" { code::ITEM_FAILURES } else { code::OK })
+    Ok(if report.failures() > 0 || report.phase != "Completed" {
+        code::ITEM_FAILURES
+    } else {
+        code::OK
+    })
 }

@@ -14,7 +14,9 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use serde::Serialize;
 use serde_json::Value;
-use skiff_format::docs::{self, Backup, BackupParams, LogLevel, LogWriter, PvInfo, ResultSet, Results, VolumeInfo};
+use skiff_format::docs::{
+    self, Backup, BackupParams, LogLevel, LogWriter, PvInfo, ResultSet, Results, VolumeInfo,
+};
 use skiff_format::gojson;
 use skiff_format::path::ItemRef;
 use skiff_format::writer::{ArchiveWriter, WriterOptions};
@@ -125,6 +127,9 @@ struct Related {
     custom_types: BTreeSet<String>,
 }
 
+/// One log line: time, level, message, fields.
+type LogLine = (DateTime<Utc>, LogLevel, String, Vec<(String, String)>);
+
 /// State shared by the listing tasks.
 #[derive(Default)]
 struct Shared {
@@ -136,16 +141,22 @@ struct Shared {
     error_list: Vec<String>,
     warning_list: Vec<String>,
     volume_info: Vec<VolumeInfo>,
-    logs: Vec<(DateTime<Utc>, LogLevel, String, Vec<(String, String)>)>,
+    logs: Vec<LogLine>,
 }
 
 impl Shared {
     fn error(&mut self, namespace: Option<&str>, msg: String) {
         match namespace {
-            Some(ns) => self.errors.namespaces.entry(ns.to_string()).or_default().push(msg.clone()),
+            Some(ns) => self
+                .errors
+                .namespaces
+                .entry(ns.to_string())
+                .or_default()
+                .push(msg.clone()),
             None => self.errors.cluster.push(msg.clone()),
         }
-        self.logs.push((Utc::now(), LogLevel::Error, msg.clone(), Vec::new()));
+        self.logs
+            .push((Utc::now(), LogLevel::Error, msg.clone(), Vec::new()));
         self.error_list.push(msg);
     }
 
@@ -170,12 +181,14 @@ fn str_at<'a>(v: &'a Value, ptr: &str) -> Option<&'a str> {
 /// first group wins, `extensions` loses to `apps`/`networking.k8s.io`, core events win.
 fn cohabiting_loser(res: &ApiResourceInfo, surface: &ApiSurface) -> bool {
     let preferred_elsewhere = |group: &str| {
-        surface.resources.iter().any(|r| r.group == group && r.resource == res.resource && r.preferred)
+        surface
+            .resources
+            .iter()
+            .any(|r| r.group == group && r.resource == res.resource && r.preferred)
     };
     match (res.group.as_str(), res.resource.as_str()) {
         ("extensions", "deployments" | "daemonsets" | "replicasets") => preferred_elsewhere("apps"),
-        ("extensions", "networkpolicies") => preferred_elsewhere("networking.k8s.io"),
-        ("extensions", "ingresses") => preferred_elsewhere("networking.k8s.io"),
+        ("extensions", "networkpolicies" | "ingresses") => preferred_elsewhere("networking.k8s.io"),
         ("events.k8s.io", "events") => preferred_elsewhere(""),
         _ => false,
     }
@@ -221,7 +234,10 @@ pub async fn run_backup(
     let mut commit = match BackupCommit::begin(store.as_ref(), &opts.name, opts.overwrite).await {
         Ok(c) => c,
         Err(skiff_store::Error::AlreadyExists { .. }) => {
-            return Err(Error::BackupExists { name: opts.name.clone(), location });
+            return Err(Error::BackupExists {
+                name: opts.name.clone(),
+                location,
+            });
         }
         Err(e) => return Err(e.into()),
     };
@@ -241,12 +257,11 @@ pub async fn run_backup(
     // A Namespace labelled velero.io/exclude-from-backup=true is appended to the excludes.
     let mut filters = opts.filters.clone();
     for n in &namespace_objects {
-        if str_at(n, "/metadata/labels/velero.io~1exclude-from-backup") == Some("true") {
-            if let Some(name) = str_at(n, "/metadata/name") {
-                if !filters.excluded_namespaces.iter().any(|x| x == name) {
-                    filters.excluded_namespaces.push(name.to_string());
-                }
-            }
+        if str_at(n, "/metadata/labels/velero.io~1exclude-from-backup") == Some("true")
+            && let Some(name) = str_at(n, "/metadata/name")
+            && !filters.excluded_namespaces.iter().any(|x| x == name)
+        {
+            filters.excluded_namespaces.push(name.to_string());
         }
     }
     let sel = Arc::new(Selection::new(&filters, &surface, &active).map_err(Error::InvalidOptions)?);
@@ -256,7 +271,8 @@ pub async fn run_backup(
     // Writer thread: tar + parallel gzip members into the streaming upload.
     let sink = commit.writer(BackupFile::Tarball).await?;
     let tar_key = BackupFile::Tarball.key(&opts.name)?;
-    let (blocking, upload) = skiff_store::bridge::blocking_writer(sink, &tar_key, &tokio::runtime::Handle::current());
+    let (blocking, upload) =
+        skiff_store::bridge::blocking_writer(sink, &tar_key, &tokio::runtime::Handle::current());
     let (tx, rx) = mpsc::channel::<Vec<Encoded>>(8);
     let level = opts.compression_level;
     let failed = Arc::new(AtomicBool::new(false));
@@ -300,15 +316,27 @@ pub async fn run_backup(
             let crd_names = &crd_names;
             let preferred = res.preferred;
             async move {
-                let opts = ListOptions { namespace: ns.clone(), label_selector: selector, page_size, ..ListOptions::default() };
+                let opts = ListOptions {
+                    namespace: ns.clone(),
+                    label_selector: selector,
+                    page_size,
+                    ..ListOptions::default()
+                };
                 let is_custom = crd_names.contains(&res.group_resource());
-                let outcome = list_type(cluster, &res, opts, &sel, &shared, &tx, preferred, is_custom, progress, cancel).await;
+                let outcome = list_type(
+                    cluster, &res, opts, &sel, &shared, &tx, preferred, is_custom, progress, cancel,
+                )
+                .await;
                 if let Err(e) = outcome {
                     if matches!(e, Error::Interrupted) || !matches!(e, Error::Kube(_)) {
                         return Err(e);
                     }
                     // A LIST that fails for one type (e.g. forbidden) is recorded and the run goes on.
-                    let msg = format!("resource: /{} message: /Error listing items error: /{}", res.group_resource(), chain(&e));
+                    let msg = format!(
+                        "resource: /{} message: /Error listing items error: /{}",
+                        res.group_resource(),
+                        chain(&e)
+                    );
                     shared.lock().expect("state lock").error(ns.as_deref(), msg);
                 }
                 Ok::<(), Error>(())
@@ -367,24 +395,53 @@ pub async fn run_backup(
     progress.stage("committing", None);
     let completed = Utc::now();
     let st = std::mem::take(&mut *shared.lock().expect("state lock"));
-    let phase = if st.error_list.is_empty() { "Completed" } else { "PartiallyFailed" };
+    let phase = if st.error_list.is_empty() {
+        "Completed"
+    } else {
+        "PartiallyFailed"
+    };
     let items: u64 = written.resource_list.values().map(|v| v.len() as u64).sum();
     let mut logs = LogWriter::new("backup", &format!("{}/{}", opts.velero_namespace, opts.name));
-    logs.log(started, LogLevel::Info, "Setting up backup log", "skiff/backup", &[]);
+    logs.log(
+        started,
+        LogLevel::Info,
+        "Setting up backup log",
+        "skiff/backup",
+        &[],
+    );
     for (t, level, msg, fields) in &st.logs {
         let f: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         logs.log(*t, *level, msg, "skiff/backup", &f);
     }
-    logs.log(completed, LogLevel::Info, &format!("Backed up a total of {items} items"), "skiff/backup", &[]);
-    let results = Results { errors: st.errors.clone(), warnings: st.warnings.clone(), ..Results::default() };
-    let resource_list: BTreeMap<String, Vec<String>> =
-        written.resource_list.iter().map(|(k, v)| (k.clone(), v.iter().cloned().collect())).collect();
+    logs.log(
+        completed,
+        LogLevel::Info,
+        &format!("Backed up a total of {items} items"),
+        "skiff/backup",
+        &[],
+    );
+    let results = Results {
+        errors: st.errors.clone(),
+        warnings: st.warnings.clone(),
+        ..Results::default()
+    };
+    let resource_list: BTreeMap<String, Vec<String>> = written
+        .resource_list
+        .iter()
+        .map(|(k, v)| (k.clone(), v.iter().cloned().collect()))
+        .collect();
     let uploads: Vec<(BackupFile, Vec<u8>)> = vec![
         (BackupFile::Logs, gojson::gzip_sidecar(&logs.finish())),
-        (BackupFile::ResourceList, docs::encode_resource_list(&resource_list)?),
+        (
+            BackupFile::ResourceList,
+            docs::encode_resource_list(&resource_list)?,
+        ),
         (BackupFile::Results, docs::encode_results(&results)?),
         (BackupFile::VolumeSnapshots, docs::encode_volume_snapshots(&[])?),
-        (BackupFile::PodVolumeBackups, docs::encode_pod_volume_backups(&[])?),
+        (
+            BackupFile::PodVolumeBackups,
+            docs::encode_pod_volume_backups(&[])?,
+        ),
         (BackupFile::ItemOperations, docs::encode_item_operations(&[])?),
         (BackupFile::VolumeInfo, docs::encode_volume_info(&st.volume_info)?),
         (BackupFile::SkiffIndex, written.index),
@@ -401,7 +458,10 @@ pub async fn run_backup(
         name: opts.name.clone(),
         namespace: opts.velero_namespace.clone(),
         storage_location: opts.storage_location.clone(),
-        k8s_git_version: version.as_ref().map(|v| v.git_version.clone()).unwrap_or_default(),
+        k8s_git_version: version
+            .as_ref()
+            .map(|v| v.git_version.clone())
+            .unwrap_or_default(),
         k8s_major: version.as_ref().map(|v| v.major.clone()).unwrap_or_default(),
         k8s_minor: version.as_ref().map(|v| v.minor.clone()).unwrap_or_default(),
         included_namespaces: effective.included_namespaces.clone(),
@@ -424,7 +484,8 @@ pub async fn run_backup(
     backup.spec.included_namespace_scoped_resources = effective.included_namespace_scoped_resources.clone();
     backup.spec.excluded_namespace_scoped_resources = effective.excluded_namespace_scoped_resources.clone();
     backup.spec.or_label_selectors = effective.or_label_selectors.iter().map(to_doc_selector).collect();
-    let expiration = started + chrono::Duration::seconds(i64::try_from(opts.ttl.as_secs()).unwrap_or(i64::MAX / 2));
+    let expiration =
+        started + chrono::Duration::seconds(i64::try_from(opts.ttl.as_secs()).unwrap_or(i64::MAX / 2));
     if let Err(e) = commit.commit(Bytes::from(backup.to_json()?)).await {
         return Err(e.into());
     }
@@ -434,7 +495,11 @@ pub async fn run_backup(
         location,
         phase: phase.into(),
         items,
-        per_kind: written.resource_list.iter().map(|(k, v)| (k.clone(), v.len() as u64)).collect(),
+        per_kind: written
+            .resource_list
+            .iter()
+            .map(|(k, v)| (k.clone(), v.len() as u64))
+            .collect(),
         tarball_bytes,
         item_bytes: written.item_bytes,
         errors: st.error_list,
@@ -468,7 +533,10 @@ async fn crd_names(cluster: &Cluster, surface: &ApiSurface) -> HashSet<String> {
         return HashSet::new();
     };
     match list_all(cluster, res, ListOptions::default()).await {
-        Ok(items) => items.iter().filter_map(|c| str_at(c, "/metadata/name").map(str::to_string)).collect(),
+        Ok(items) => items
+            .iter()
+            .filter_map(|c| str_at(c, "/metadata/name").map(str::to_string))
+            .collect(),
         Err(e) => {
             tracing::warn!(error = %e, "cannot list CRDs; custom resources will not pull in their CRDs");
             HashSet::new()
@@ -518,7 +586,11 @@ async fn list_type(
                 if sel.skip_reason(&gr, res.namespaced, &obj).is_some() {
                     continue;
                 }
-                let ns = if res.namespaced { str_at(&obj, "/metadata/namespace") } else { None };
+                let ns = if res.namespaced {
+                    str_at(&obj, "/metadata/namespace")
+                } else {
+                    None
+                };
                 let name = str_at(&obj, "/metadata/name").unwrap_or_default();
                 // Other versions of one object are distinct entries; dedupe per version.
                 let h = if preferred {
@@ -569,10 +641,10 @@ fn note_related(st: &mut Shared, gr: &str, obj: &Value, is_custom: bool) {
             }
         }
         "persistentvolumeclaims" => {
-            if str_at(obj, "/status/phase") == Some("Bound") {
-                if let Some(pv) = str_at(obj, "/spec/volumeName") {
-                    st.related.pvs.insert(pv.to_string());
-                }
+            if str_at(obj, "/status/phase") == Some("Bound")
+                && let Some(pv) = str_at(obj, "/spec/volumeName")
+            {
+                st.related.pvs.insert(pv.to_string());
             }
         }
         "persistentvolumes" => {
@@ -600,7 +672,9 @@ fn skipped_volume(pv: &Value) -> VolumeInfo {
         skipped: true,
         skipped_reason: "volumeSnapshot: no applicable volumesnapshotter found;".into(),
         pv_info: Some(PvInfo {
-            reclaim_policy: str_at(pv, "/spec/persistentVolumeReclaimPolicy").unwrap_or_default().into(),
+            reclaim_policy: str_at(pv, "/spec/persistentVolumeReclaimPolicy")
+                .unwrap_or_default()
+                .into(),
             labels: labels.and_then(|l| serde_json::from_value(l).ok()),
             ..PvInfo::default()
         }),
@@ -624,8 +698,13 @@ async fn send_batch(
     let batch = tokio::task::spawn_blocking(move || encode_batch(&res, preferred, &items))
         .await
         .map_err(|e| Error::Task(e.to_string()))?;
-    let (n, bytes) = (batch.len() as u64, batch.iter().map(|e| e.json.len() as u64).sum());
-    tx.send(batch).await.map_err(|_| Error::Task("archive writer stopped".into()))?;
+    let (n, bytes) = (
+        batch.len() as u64,
+        batch.iter().map(|e| e.json.len() as u64).sum(),
+    );
+    tx.send(batch)
+        .await
+        .map_err(|_| Error::Task("archive writer stopped".into()))?;
     progress.advance(n, bytes);
     Ok(())
 }
@@ -667,7 +746,13 @@ fn write_archive(
     level: u32,
     failed: &AtomicBool,
 ) -> Result<Written> {
-    let mut w = ArchiveWriter::with_options(out, WriterOptions { level, ..WriterOptions::default() });
+    let mut w = ArchiveWriter::with_options(
+        out,
+        WriterOptions {
+            level,
+            ..WriterOptions::default()
+        },
+    );
     let mut resource_list: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut item_bytes = 0u64;
     while let Some(batch) = rx.blocking_recv() {
@@ -678,7 +763,10 @@ fn write_archive(
                 w.add_item_version(&e.item, &e.version, &e.json)?;
             }
             item_bytes += e.json.len() as u64;
-            resource_list.entry(e.list_key).or_default().insert(e.item.list_key());
+            resource_list
+                .entry(e.list_key)
+                .or_default()
+                .insert(e.item.list_key());
         }
     }
     if failed.load(Ordering::SeqCst) {
@@ -686,8 +774,16 @@ fn write_archive(
         return Err(Error::Interrupted);
     }
     let (out, index) = w.finish()?;
-    out.finish().map_err(|e| Error::Io { op: "finish upload of", path: "tarball".into(), source: e })?;
-    Ok(Written { resource_list, index: index.to_gzip_json()?, item_bytes })
+    out.finish().map_err(|e| Error::Io {
+        op: "finish upload of",
+        path: "tarball".into(),
+        source: e,
+    })?;
+    Ok(Written {
+        resource_list,
+        index: index.to_gzip_json()?,
+        item_bytes,
+    })
 }
 
 /// Fetch and write the related items of §4.3 that the main pass did not already take.
@@ -709,11 +805,16 @@ async fn backup_related(
             if !take_related(shared, "persistentvolumeclaims", Some(ns), name) {
                 continue;
             }
-            if let Some(obj) = get_related(cluster, res, Some(ns), name, shared).await {
-                if sel.skip_reason("persistentvolumeclaims", true, &obj).is_none() {
-                    note_related(&mut shared.lock().expect("state lock"), "persistentvolumeclaims", &obj, false);
-                    batch.push(obj);
-                }
+            if let Some(obj) = get_related(cluster, res, Some(ns), name, shared).await
+                && sel.skip_reason("persistentvolumeclaims", true, &obj).is_none()
+            {
+                note_related(
+                    &mut shared.lock().expect("state lock"),
+                    "persistentvolumeclaims",
+                    &obj,
+                    false,
+                );
+                batch.push(obj);
             }
         }
         send_batch(tx, res, true, batch, shared, &progress).await?;
@@ -722,17 +823,33 @@ async fn backup_related(
     let pvs = std::mem::take(&mut shared.lock().expect("state lock").related.pvs);
     let pvs: BTreeSet<String> = related.pvs.union(&pvs).cloned().collect();
     fetch_cluster_related(cluster, surface, sel, shared, tx, "persistentvolumes", &pvs).await?;
-    fetch_cluster_related(cluster, surface, sel, shared, tx, "priorityclasses.scheduling.k8s.io", &related.priority_classes)
-        .await?;
+    fetch_cluster_related(
+        cluster,
+        surface,
+        sel,
+        shared,
+        tx,
+        "priorityclasses.scheduling.k8s.io",
+        &related.priority_classes,
+    )
+    .await?;
 
     // ServiceAccounts → ClusterRoleBindings naming them → their ClusterRoles.
     let crb_gr = "clusterrolebindings.rbac.authorization.k8s.io";
-    if !related.service_accounts.is_empty() && sel.allows_related_cluster(crb_gr) {
-        if let Some(res) = surface.preferred(crb_gr) {
-            let mut roles = BTreeSet::new();
-            let mut batch = Vec::new();
-            for crb in list_all(cluster, res, ListOptions::default()).await.unwrap_or_default() {
-                let names_sa = crb.pointer("/subjects").and_then(Value::as_array).is_some_and(|subs| {
+    if !related.service_accounts.is_empty()
+        && sel.allows_related_cluster(crb_gr)
+        && let Some(res) = surface.preferred(crb_gr)
+    {
+        let mut roles = BTreeSet::new();
+        let mut batch = Vec::new();
+        for crb in list_all(cluster, res, ListOptions::default())
+            .await
+            .unwrap_or_default()
+        {
+            let names_sa = crb
+                .pointer("/subjects")
+                .and_then(Value::as_array)
+                .is_some_and(|subs| {
                     subs.iter().any(|s| {
                         str_at(s, "/kind") == Some("ServiceAccount")
                             && related.service_accounts.contains(&(
@@ -741,35 +858,61 @@ async fn backup_related(
                             ))
                     })
                 });
-                let name = str_at(&crb, "/metadata/name").unwrap_or_default().to_string();
-                if names_sa && sel.skip_reason(crb_gr, false, &crb).is_none() && take_related(shared, crb_gr, None, &name) {
-                    if str_at(&crb, "/roleRef/kind") == Some("ClusterRole") {
-                        if let Some(r) = str_at(&crb, "/roleRef/name") {
-                            roles.insert(r.to_string());
-                        }
-                    }
-                    batch.push(crb);
+            let name = str_at(&crb, "/metadata/name").unwrap_or_default().to_string();
+            if names_sa
+                && sel.skip_reason(crb_gr, false, &crb).is_none()
+                && take_related(shared, crb_gr, None, &name)
+            {
+                if str_at(&crb, "/roleRef/kind") == Some("ClusterRole")
+                    && let Some(r) = str_at(&crb, "/roleRef/name")
+                {
+                    roles.insert(r.to_string());
                 }
+                batch.push(crb);
             }
-            send_batch(tx, res, true, batch, shared, &progress).await?;
-            fetch_cluster_related(cluster, surface, sel, shared, tx, "clusterroles.rbac.authorization.k8s.io", &roles)
-                .await?;
         }
+        send_batch(tx, res, true, batch, shared, &progress).await?;
+        fetch_cluster_related(
+            cluster,
+            surface,
+            sel,
+            shared,
+            tx,
+            "clusterroles.rbac.authorization.k8s.io",
+            &roles,
+        )
+        .await?;
     }
 
     // Custom resources → their CRDs, appended last.
     if sel.appends_crds() {
-        let wanted: BTreeSet<String> =
-            related.custom_types.iter().filter(|gr| crd_names.contains(*gr)).cloned().collect();
-        fetch_cluster_related(cluster, surface, sel, shared, tx, "customresourcedefinitions.apiextensions.k8s.io", &wanted)
-            .await?;
+        let wanted: BTreeSet<String> = related
+            .custom_types
+            .iter()
+            .filter(|gr| crd_names.contains(*gr))
+            .cloned()
+            .collect();
+        fetch_cluster_related(
+            cluster,
+            surface,
+            sel,
+            shared,
+            tx,
+            "customresourcedefinitions.apiextensions.k8s.io",
+            &wanted,
+        )
+        .await?;
     }
     Ok(())
 }
 
 /// Mark a related item as taken; false when it was already backed up.
 fn take_related(shared: &Mutex<Shared>, gr: &str, ns: Option<&str>, name: &str) -> bool {
-    shared.lock().expect("state lock").seen.insert(key_hash_any(gr, ns, name))
+    shared
+        .lock()
+        .expect("state lock")
+        .seen
+        .insert(key_hash_any(gr, ns, name))
 }
 
 /// The de-duplication key of an item at its preferred version (main pass and related items).
@@ -787,7 +930,11 @@ async fn get_related(
     match cluster.get(res, ns, name).await {
         Ok(v) => v,
         Err(e) => {
-            let msg = format!("resource: /{} name: /{name} message: /Error getting related item error: /{}", res.group_resource(), chain(&e));
+            let msg = format!(
+                "resource: /{} name: /{name} message: /Error getting related item error: /{}",
+                res.group_resource(),
+                chain(&e)
+            );
             shared.lock().expect("state lock").error(ns, msg);
             None
         }
@@ -806,19 +953,25 @@ async fn fetch_cluster_related(
     if names.is_empty() || !sel.allows_related_cluster(gr) {
         return Ok(());
     }
-    let Some(res) = surface.preferred(gr) else { return Ok(()) };
+    let Some(res) = surface.preferred(gr) else {
+        return Ok(());
+    };
     let mut batch = Vec::new();
     for name in names {
         if !take_related(shared, gr, None, name) {
             continue;
         }
-        if let Some(obj) = get_related(cluster, res, None, name, shared).await {
-            if sel.skip_reason(gr, false, &obj).is_none() {
-                if gr == "persistentvolumes" {
-                    shared.lock().expect("state lock").volume_info.push(skipped_volume(&obj));
-                }
-                batch.push(obj);
+        if let Some(obj) = get_related(cluster, res, None, name, shared).await
+            && sel.skip_reason(gr, false, &obj).is_none()
+        {
+            if gr == "persistentvolumes" {
+                shared
+                    .lock()
+                    .expect("state lock")
+                    .volume_info
+                    .push(skipped_volume(&obj));
             }
+            batch.push(obj);
         }
     }
     send_batch(tx, res, true, batch, shared, &crate::progress::NoProgress).await

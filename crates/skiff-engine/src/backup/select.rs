@@ -82,6 +82,7 @@ impl BackupFilters {
     /// The filters as they are recorded in `velero-backup.json`: Velero's server appends the
     /// volume-snapshot auto-excludes, to the old-style list when that family is used and to the
     /// scoped lists otherwise (velero-format.md §3.3).
+    #[must_use]
     pub fn effective(&self) -> BackupFilters {
         let mut f = self.clone();
         if f.included_namespaces.is_empty() {
@@ -94,11 +95,21 @@ impl BackupFilters {
                 }
             }
         } else {
-            if !f.excluded_cluster_scoped_resources.iter().any(|x| x == VOLUME_SNAPSHOT_CONTENTS) {
-                f.excluded_cluster_scoped_resources.push(VOLUME_SNAPSHOT_CONTENTS.into());
+            if !f
+                .excluded_cluster_scoped_resources
+                .iter()
+                .any(|x| x == VOLUME_SNAPSHOT_CONTENTS)
+            {
+                f.excluded_cluster_scoped_resources
+                    .push(VOLUME_SNAPSHOT_CONTENTS.into());
             }
-            if !f.excluded_namespace_scoped_resources.iter().any(|x| x == VOLUME_SNAPSHOTS) {
-                f.excluded_namespace_scoped_resources.push(VOLUME_SNAPSHOTS.into());
+            if !f
+                .excluded_namespace_scoped_resources
+                .iter()
+                .any(|x| x == VOLUME_SNAPSHOTS)
+            {
+                f.excluded_namespace_scoped_resources
+                    .push(VOLUME_SNAPSHOTS.into());
             }
         }
         f
@@ -123,7 +134,13 @@ pub struct Selection {
 fn resolve_all(surface: &ApiSurface, names: &[String]) -> Vec<String> {
     names
         .iter()
-        .map(|n| if glob::has_wildcard(n) { n.clone() } else { surface.resolve(n).unwrap_or_else(|| n.clone()) })
+        .map(|n| {
+            if glob::has_wildcard(n) {
+                n.clone()
+            } else {
+                surface.resolve(n).unwrap_or_else(|| n.clone())
+            }
+        })
         .collect()
 }
 
@@ -148,11 +165,18 @@ fn expand_namespaces(patterns: &[String], active: &[String]) -> Vec<String> {
 
 impl Selection {
     /// Resolve `filters` against discovery and the active namespaces.
-    pub fn new(filters: &BackupFilters, surface: &ApiSurface, active_namespaces: &[String]) -> Result<Self, String> {
+    pub fn new(
+        filters: &BackupFilters,
+        surface: &ApiSurface,
+        active_namespaces: &[String],
+    ) -> Result<Self, String> {
         filters.validate()?;
         let effective = filters.effective();
-        let all_namespaces = IncludesExcludes::new(effective.included_namespaces.clone(), effective.excluded_namespaces.clone())
-            .includes_everything();
+        let all_namespaces = IncludesExcludes::new(
+            effective.included_namespaces.clone(),
+            effective.excluded_namespaces.clone(),
+        )
+        .includes_everything();
         let namespaces = IncludesExcludes::new(
             expand_namespaces(&effective.included_namespaces, active_namespaces),
             expand_namespaces(&effective.excluded_namespaces, active_namespaces),
@@ -188,7 +212,13 @@ impl Selection {
         if self.all_namespaces {
             None
         } else {
-            Some(active.iter().filter(|ns| self.namespace_included(ns)).cloned().collect())
+            Some(
+                active
+                    .iter()
+                    .filter(|ns| self.namespace_included(ns))
+                    .cloned()
+                    .collect(),
+            )
         }
     }
 
@@ -223,10 +253,14 @@ impl Selection {
 
     /// Whether a namespaced item of type `gr` passes the type filter.
     fn namespaced_type_included(&self, gr: &str) -> bool {
-        if self.old_style { self.resources.should_include(gr) } else { self.namespace_scoped.should_include(gr) }
+        if self.old_style {
+            self.resources.should_include(gr)
+        } else {
+            self.namespace_scoped.should_include(gr)
+        }
     }
 
-    /// Whether a cluster-scoped related item of type `gr` (a PV, CRD, ClusterRole…) may be pulled in.
+    /// Whether a cluster-scoped related item of type `gr` (a PV, CRD, `ClusterRole`…) may be pulled in.
     pub fn allows_related_cluster(&self, gr: &str) -> bool {
         if self.old_style {
             self.include_cluster != Some(false) && self.resources.should_include(gr)
@@ -251,16 +285,24 @@ impl Selection {
     /// The per-item checks of §4.5 (label, namespace, type, deletion); `None` when the item is
     /// taken, else the reason it is skipped.
     pub fn skip_reason(&self, gr: &str, namespaced: bool, obj: &Value) -> Option<&'static str> {
-        if obj.pointer(&format!("/metadata/labels/{}", EXCLUDE_LABEL.replace('/', "~1"))).and_then(Value::as_str)
+        if obj
+            .pointer(&format!("/metadata/labels/{}", EXCLUDE_LABEL.replace('/', "~1")))
+            .and_then(Value::as_str)
             == Some("true")
         {
             return Some("labelled velero.io/exclude-from-backup=true");
         }
-        if obj.pointer("/metadata/deletionTimestamp").is_some_and(|v| !v.is_null()) {
+        if obj
+            .pointer("/metadata/deletionTimestamp")
+            .is_some_and(|v| !v.is_null())
+        {
             return Some("being deleted");
         }
         if namespaced {
-            let ns = obj.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or_default();
+            let ns = obj
+                .pointer("/metadata/namespace")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
             if !self.namespace_included(ns) {
                 return Some("namespace excluded");
             }
@@ -285,13 +327,23 @@ impl Selection {
         if had_items {
             return true;
         }
-        let name = ns.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
-        let active = ns.pointer("/status/phase").and_then(Value::as_str).is_none_or(|p| p == "Active");
+        let name = ns
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let active = ns
+            .pointer("/status/phase")
+            .and_then(Value::as_str)
+            .is_none_or(|p| p == "Active");
         if !active {
             return false;
         }
-        let selectors: Vec<&LabelSelector> =
-            self.effective.label_selector.iter().chain(self.effective.or_label_selectors.iter()).collect();
+        let selectors: Vec<&LabelSelector> = self
+            .effective
+            .label_selector
+            .iter()
+            .chain(self.effective.or_label_selectors.iter())
+            .collect();
         if selectors.iter().any(|s| s.matches_object(ns)) {
             return true;
         }
@@ -315,7 +367,10 @@ mod tests {
             kind: kind.into(),
             singular: kind.to_ascii_lowercase(),
             namespaced,
-            verbs: ["list", "create", "get", "delete"].iter().map(|s| (*s).to_string()).collect(),
+            verbs: ["list", "create", "get", "delete"]
+                .iter()
+                .map(|s| (*s).to_string())
+                .collect(),
             short_names: vec![],
             preferred: true,
         }
@@ -330,14 +385,24 @@ mod tests {
                 res("", "persistentvolumes", "PersistentVolume", false),
                 res("apps", "deployments", "Deployment", true),
                 res("rbac.authorization.k8s.io", "clusterroles", "ClusterRole", false),
-                res("apiextensions.k8s.io", "customresourcedefinitions", "CustomResourceDefinition", false),
+                res(
+                    "apiextensions.k8s.io",
+                    "customresourcedefinitions",
+                    "CustomResourceDefinition",
+                    false,
+                ),
             ],
             ..ApiSurface::default()
         }
     }
 
     fn sel(f: &BackupFilters) -> Selection {
-        Selection::new(f, &surface(), &["app".into(), "kube-system".into(), "other".into()]).unwrap()
+        Selection::new(
+            f,
+            &surface(),
+            &["app".into(), "kube-system".into(), "other".into()],
+        )
+        .unwrap()
     }
 
     fn lists(s: &Selection, gr: &str) -> bool {
@@ -353,55 +418,127 @@ mod tests {
             // No filters: new-style with auto-excludes → only namespaces among cluster-scoped.
             (BackupFilters::default(), "pods", true),
             (BackupFilters::default(), "namespaces", true),
-            (BackupFilters::default(), "clusterroles.rbac.authorization.k8s.io", false),
-            (BackupFilters::default(), "persistentvolumes", false),
-            // Old-style include-cluster-resources=true → everything.
-            (BackupFilters { include_cluster_resources: Some(true), ..Default::default() }, "clusterroles.rbac.authorization.k8s.io", true),
-            (BackupFilters { include_cluster_resources: Some(false), ..Default::default() }, "namespaces", false),
-            (BackupFilters { include_cluster_resources: Some(false), ..Default::default() }, "pods", true),
-            // Old-style with a namespace filter and nil cluster switch: cluster types only related.
             (
-                BackupFilters { included_namespaces: vec!["app".into()], included_resources: vec!["*".into()], ..Default::default() },
-                "persistentvolumes",
+                BackupFilters::default(),
+                "clusterroles.rbac.authorization.k8s.io",
                 false,
             ),
+            (BackupFilters::default(), "persistentvolumes", false),
+            // Old-style include-cluster-resources=true → everything.
             (
-                BackupFilters { included_namespaces: vec!["app".into()], included_resources: vec!["*".into()], ..Default::default() },
-                "namespaces",
-                true,
-            ),
-            // Old-style resource names resolved through discovery (short/singular/kind).
-            (BackupFilters { included_resources: vec!["pod".into()], ..Default::default() }, "pods", true),
-            (BackupFilters { included_resources: vec!["pod".into()], ..Default::default() }, "configmaps", false),
-            (BackupFilters { excluded_resources: vec!["deployments.apps".into()], ..Default::default() }, "deployments.apps", false),
-            // New-style explicit cluster-scoped includes.
-            (
-                BackupFilters { included_cluster_scoped_resources: vec!["*".into()], ..Default::default() },
-                "persistentvolumes",
-                true,
-            ),
-            (
-                BackupFilters { included_cluster_scoped_resources: vec!["clusterroles".into()], ..Default::default() },
+                BackupFilters {
+                    include_cluster_resources: Some(true),
+                    ..Default::default()
+                },
                 "clusterroles.rbac.authorization.k8s.io",
                 true,
             ),
             (
-                BackupFilters { included_cluster_scoped_resources: vec!["clusterroles".into()], ..Default::default() },
+                BackupFilters {
+                    include_cluster_resources: Some(false),
+                    ..Default::default()
+                },
+                "namespaces",
+                false,
+            ),
+            (
+                BackupFilters {
+                    include_cluster_resources: Some(false),
+                    ..Default::default()
+                },
+                "pods",
+                true,
+            ),
+            // Old-style with a namespace filter and nil cluster switch: cluster types only related.
+            (
+                BackupFilters {
+                    included_namespaces: vec!["app".into()],
+                    included_resources: vec!["*".into()],
+                    ..Default::default()
+                },
                 "persistentvolumes",
                 false,
             ),
             (
-                BackupFilters { excluded_namespace_scoped_resources: vec!["configmaps".into()], ..Default::default() },
+                BackupFilters {
+                    included_namespaces: vec!["app".into()],
+                    included_resources: vec!["*".into()],
+                    ..Default::default()
+                },
+                "namespaces",
+                true,
+            ),
+            // Old-style resource names resolved through discovery (short/singular/kind).
+            (
+                BackupFilters {
+                    included_resources: vec!["pod".into()],
+                    ..Default::default()
+                },
+                "pods",
+                true,
+            ),
+            (
+                BackupFilters {
+                    included_resources: vec!["pod".into()],
+                    ..Default::default()
+                },
                 "configmaps",
                 false,
             ),
             (
-                BackupFilters { included_namespace_scoped_resources: vec!["*.apps".into()], ..Default::default() },
+                BackupFilters {
+                    excluded_resources: vec!["deployments.apps".into()],
+                    ..Default::default()
+                },
+                "deployments.apps",
+                false,
+            ),
+            // New-style explicit cluster-scoped includes.
+            (
+                BackupFilters {
+                    included_cluster_scoped_resources: vec!["*".into()],
+                    ..Default::default()
+                },
+                "persistentvolumes",
+                true,
+            ),
+            (
+                BackupFilters {
+                    included_cluster_scoped_resources: vec!["clusterroles".into()],
+                    ..Default::default()
+                },
+                "clusterroles.rbac.authorization.k8s.io",
+                true,
+            ),
+            (
+                BackupFilters {
+                    included_cluster_scoped_resources: vec!["clusterroles".into()],
+                    ..Default::default()
+                },
+                "persistentvolumes",
+                false,
+            ),
+            (
+                BackupFilters {
+                    excluded_namespace_scoped_resources: vec!["configmaps".into()],
+                    ..Default::default()
+                },
+                "configmaps",
+                false,
+            ),
+            (
+                BackupFilters {
+                    included_namespace_scoped_resources: vec!["*.apps".into()],
+                    ..Default::default()
+                },
                 "deployments.apps",
                 true,
             ),
             (
-                BackupFilters { included_namespace_scoped_resources: vec!["*.apps".into()], ..Default::default() },
+                BackupFilters {
+                    included_namespace_scoped_resources: vec!["*.apps".into()],
+                    ..Default::default()
+                },
                 "pods",
                 false,
             ),
@@ -415,10 +552,20 @@ mod tests {
     fn effective_filters_record_auto_excludes() {
         let e = BackupFilters::default().effective();
         assert_eq!(e.included_namespaces, vec!["*"]);
-        assert_eq!(e.excluded_cluster_scoped_resources, vec![VOLUME_SNAPSHOT_CONTENTS]);
+        assert_eq!(
+            e.excluded_cluster_scoped_resources,
+            vec![VOLUME_SNAPSHOT_CONTENTS]
+        );
         assert_eq!(e.excluded_namespace_scoped_resources, vec![VOLUME_SNAPSHOTS]);
-        let o = BackupFilters { include_cluster_resources: Some(true), ..Default::default() }.effective();
-        assert_eq!(o.excluded_resources, vec![VOLUME_SNAPSHOTS, VOLUME_SNAPSHOT_CONTENTS]);
+        let o = BackupFilters {
+            include_cluster_resources: Some(true),
+            ..Default::default()
+        }
+        .effective();
+        assert_eq!(
+            o.excluded_resources,
+            vec![VOLUME_SNAPSHOTS, VOLUME_SNAPSHOT_CONTENTS]
+        );
         assert!(o.excluded_cluster_scoped_resources.is_empty());
     }
 
@@ -434,39 +581,62 @@ mod tests {
 
     #[test]
     fn namespace_wildcards_expand_and_items_are_checked() {
-        let f = BackupFilters { included_namespaces: vec!["ap*".into()], ..Default::default() };
+        let f = BackupFilters {
+            included_namespaces: vec!["ap*".into()],
+            ..Default::default()
+        };
         let s = sel(&f);
         assert!(!s.all_namespaces);
-        assert_eq!(s.list_namespaces(&["app".into(), "other".into()]), Some(vec!["app".to_string()]));
+        assert_eq!(
+            s.list_namespaces(&["app".into(), "other".into()]),
+            Some(vec!["app".to_string()])
+        );
         let cm = json!({"metadata": {"name": "c", "namespace": "other"}});
         assert_eq!(s.skip_reason("configmaps", true, &cm), Some("namespace excluded"));
         let ok = json!({"metadata": {"name": "c", "namespace": "app"}});
         assert_eq!(s.skip_reason("configmaps", true, &ok), None);
-        let labelled = json!({"metadata": {"name": "c", "namespace": "app", "labels": {EXCLUDE_LABEL: "true"}}});
+        let labelled =
+            json!({"metadata": {"name": "c", "namespace": "app", "labels": {EXCLUDE_LABEL: "true"}}});
         assert!(s.skip_reason("configmaps", true, &labelled).is_some());
         let deleting = json!({"metadata": {"name": "c", "namespace": "app", "deletionTimestamp": "2026-01-01T00:00:00Z"}});
-        assert_eq!(s.skip_reason("configmaps", true, &deleting), Some("being deleted"));
+        assert_eq!(
+            s.skip_reason("configmaps", true, &deleting),
+            Some("being deleted")
+        );
     }
 
     #[test]
     fn namespace_objects_kept_per_rules() {
-        let s = sel(&BackupFilters { included_namespaces: vec!["app".into()], ..Default::default() });
+        let s = sel(&BackupFilters {
+            included_namespaces: vec!["app".into()],
+            ..Default::default()
+        });
         let ns = |n: &str| json!({"metadata": {"name": n}, "status": {"phase": "Active"}});
         assert!(s.keep_namespace(&ns("app"), false));
         assert!(!s.keep_namespace(&ns("other"), false));
         assert!(s.keep_namespace(&ns("other"), true));
-        let with_sel = sel(&BackupFilters { label_selector: Some(LabelSelector::parse("a=b").unwrap()), ..Default::default() });
+        let with_sel = sel(&BackupFilters {
+            label_selector: Some(LabelSelector::parse("a=b").unwrap()),
+            ..Default::default()
+        });
         assert!(!with_sel.keep_namespace(&ns("app"), false));
-        let labelled = json!({"metadata": {"name": "x", "labels": {"a": "b"}}, "status": {"phase": "Active"}});
+        let labelled =
+            json!({"metadata": {"name": "x", "labels": {"a": "b"}}, "status": {"phase": "Active"}});
         assert!(with_sel.keep_namespace(&labelled, false));
     }
 
     #[test]
     fn crds_appended_unless_explicit() {
         assert!(sel(&BackupFilters::default()).appends_crds());
-        let exc = BackupFilters { excluded_cluster_scoped_resources: vec!["customresourcedefinitions".into()], ..Default::default() };
+        let exc = BackupFilters {
+            excluded_cluster_scoped_resources: vec!["customresourcedefinitions".into()],
+            ..Default::default()
+        };
         assert!(!sel(&exc).appends_crds());
-        let inc = BackupFilters { included_cluster_scoped_resources: vec!["customresourcedefinitions".into()], ..Default::default() };
+        let inc = BackupFilters {
+            included_cluster_scoped_resources: vec!["customresourcedefinitions".into()],
+            ..Default::default()
+        };
         assert!(!sel(&inc).appends_crds());
     }
 }
