@@ -324,7 +324,8 @@ fn skiff_bin() -> Result<std::path::PathBuf> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn seeded_round_trip_rerun_and_storm() -> Result<()> {
     skiff_kube::install_crypto_provider();
-    let (src_bed, tgt_bed) = tokio::try_join!(TestBed::start(), TestBed::start())?;
+    let src_bed = TestBed::start().await?;
+    let tgt_bed = TestBed::start().await?;
     let s3 = S3Server::start()?;
     let src = cluster_of(&src_bed).await?;
     skiff_testkit::seed::seed(&src_bed.client().await?, skiff_testkit::workload::Size::S, 7).await?;
@@ -524,6 +525,10 @@ resourceModifierRules:
   - operation: add
     path: "/data/c"
     value: "3"
+- conditions:
+    groupResource: configmaps
+    resourceNameRegex: "^mod-.*$"
+    namespaces: [case-a]
   mergePatches:
   - patchData: |
       {"metadata": {"labels": {"merged": "yes"}}, "data": {"b": null}}
@@ -709,7 +714,8 @@ async fn cm_data(c: &Cluster, s: &ApiSurface, ns: &str, name: &str) -> Result<Va
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn crafted_cases() -> Result<()> {
     skiff_kube::install_crypto_provider();
-    let (src_bed, tgt_bed) = tokio::try_join!(TestBed::start(), TestBed::start())?;
+    let src_bed = TestBed::start().await?;
+    let tgt_bed = TestBed::start().await?;
     let s3 = S3Server::start()?;
     let src = cluster_of(&src_bed).await?;
     seed_crafted(&src).await?;

@@ -101,8 +101,11 @@ pub async fn connect(args: &ClusterArgs) -> Result<skiff_kube::Cluster, CliError
         allow_in_cluster: true,
         ..skiff_kube::ClusterConfig::default()
     };
+    let max = args.max_requests.max(1);
+    // Start at half the cap: the window still halves on the first 429 and grows on fast answers.
     let limiter = skiff_kube::LimiterConfig {
-        max_concurrency: args.max_requests.max(1),
+        max_concurrency: max,
+        initial_concurrency: (max / 2).max(1),
         ..skiff_kube::LimiterConfig::default()
     };
     Ok(skiff_kube::Cluster::connect(&config, limiter).await?)

@@ -131,7 +131,7 @@ impl Progress for CliProgress {
             if let Some(t) = total {
                 b.set_length(t);
             }
-        } else {
+        } else if self.mode == ProgressMode::Json {
             self.line(&st, "stage");
         }
     }
@@ -159,7 +159,10 @@ impl Progress for CliProgress {
 
     fn finish_stage(&self) {
         let st = self.state.lock().expect("progress lock");
-        if self.bar.is_none() {
+        // Plain lines only for stages long enough to be worth a line; JSON gets every event.
+        if self.mode == ProgressMode::Json
+            || (self.mode == ProgressMode::Plain && st.started.elapsed() >= Duration::from_secs(1))
+        {
             self.line(&st, "done");
         }
     }

@@ -529,6 +529,11 @@ pub async fn extract(
     let count = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let c2 = count.clone();
     for_each_entry(source, progress, move |e| {
+        if e.kind == EntryKind::Version {
+            // Refuse an archive format this reader does not know (as Velero's restore does).
+            skiff_format::path::check_version(&e.data).map_err(Error::Format)?;
+            return Ok(true);
+        }
         let EntryKind::Item(item, VersionDir::Classic) = &e.kind else {
             return Ok(true);
         };
@@ -781,6 +786,17 @@ fn check_item(st: &mut ValidateState, e: &Entry, item: &ItemRef) -> Option<Strin
 pub async fn validate(source: &BackupSource, progress: &dyn Progress) -> Result<ValidationReport> {
     let mut st = ValidateState::default();
     let name = source.name();
+    // A name with neither a velero-backup.json nor a tarball is not a backup: say so (exit 11)
+    // instead of reporting the missing files as findings.
+    if let BackupSource::Stored { store, name } = source {
+        let meta = store.head(&BackupFile::Metadata.key(name)?).await?;
+        if meta.is_none() && store.head(&BackupFile::Tarball.key(name)?).await?.is_none() {
+            return Err(Error::BackupNotFound {
+                name: name.clone(),
+                location: store.describe(),
+            });
+        }
+    }
 
     // Documents.
     let mut backup_doc = None;
