@@ -453,7 +453,7 @@ fn bad_tarballs_validate_and_extract() -> Result<()> {
             .iter()
             .filter(|f| f["severity"] == "error")
             .collect();
-        ensure!(!errors.is_empty(), "{name}: no error finding: {}", report);
+        ensure!(!errors.is_empty(), "{name}: no error finding: {report}");
         let text = serde_json::to_string(&errors)?;
         ensure!(
             text.contains(needle),

@@ -11,7 +11,7 @@
 //! workload's namespaces>`) into a local folder. Each measurement then gets a fresh, empty target
 //! bed (so every run creates everything):
 //! * loopback: raw creates (`raw_create_rate`, same concurrency as the restore) then `skiff restore`;
-//! * loopback: serial `kubectl create -f <dir>` of the items `skiff inspect --extract` wrote
+//! * loopback: serial `kubectl create --validate=false -f <dir>` of the items `skiff inspect --extract` wrote
 //!   (server-set fields stripped, files ordered CRDs → namespaces → cluster objects → namespaced);
 //! * the same two through a `FaultProxy` adding 5 ms latency per request.
 //!
@@ -260,6 +260,8 @@ async fn kubectl_serial(dir: &Path, kubeconfig: &Path, files: usize) -> Result<R
             .arg("--kubeconfig")
             .arg(&kc)
             .arg("create")
+            // No client-side OpenAPI validation (one less download; it also fails through the proxy).
+            .arg("--validate=false")
             .arg("-f")
             .arg(&dir)
             .output()
@@ -317,9 +319,20 @@ struct Target {
 
 async fn target(name: &str, via: Via, work: &Path) -> Result<Target> {
     let t = Instant::now();
-    let bed = TestBed::start_named(name)
-        .await
-        .with_context(|| format!("starting target bed {name}"))?;
+    // A bed started right after another was torn down occasionally loses a port race: retry.
+    let mut attempt = 1;
+    let bed = loop {
+        match TestBed::start_named(name).await {
+            Ok(bed) => break bed,
+            Err(e) if attempt < 3 => {
+                let msg: String = e.to_string().chars().take(300).collect();
+                println!("target bed {name}: start attempt {attempt} failed ({msg}…); retrying");
+                attempt += 1;
+                tokio::time::sleep(Duration::from_secs(3)).await;
+            }
+            Err(e) => return Err(e).with_context(|| format!("starting target bed {name}")),
+        }
+    };
     let (proxy, kubeconfig) = if via == Via::Latency {
         let proxy = FaultProxy::for_bed(&bed).await?;
         proxy.set_faults(Faults::none().latency(LATENCY));

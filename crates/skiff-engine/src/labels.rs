@@ -116,7 +116,7 @@ impl LabelSelector {
                     exprs.push(serde_json::json!({"key": k, "operator": "NotIn", "values": [v]}));
                 }
                 Requirement::In(k, vs) => {
-                    exprs.push(serde_json::json!({"key": k, "operator": "In", "values": vs}))
+                    exprs.push(serde_json::json!({"key": k, "operator": "In", "values": vs}));
                 }
                 Requirement::NotIn(k, vs) => {
                     exprs.push(serde_json::json!({"key": k, "operator": "NotIn", "values": vs}));

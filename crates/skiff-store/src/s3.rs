@@ -204,6 +204,9 @@ impl S3Store {
                 "skiff",
             ))
             .http_client(http)
+            // 5xx/SlowDown bursts (shared S3 servers, proxies): the SDK default of 3 attempts
+            // fails whole backups; retry longer with the standard backoff.
+            .retry_config(aws_sdk_s3::config::retry::RetryConfig::standard().with_max_attempts(8))
             .force_path_style(cfg.force_path_style);
         if let Some(ep) = &cfg.endpoint {
             b = b.endpoint_url(ep.trim_end_matches('/'));

@@ -8,6 +8,7 @@
 
 use super::select::{BackupFilters, Selection};
 use crate::error::{Error, Result};
+use crate::offline::chain;
 use crate::progress::Progress;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -218,6 +219,9 @@ fn types_to_list(surface: &ApiSurface, sel: &Selection, all_versions: bool) -> V
     out
 }
 
+/// Extra discovery rounds when some group/versions could not be discovered.
+const DISCOVERY_RETRIES: u32 = 3;
+
 /// Run one backup into `store`. Writes nothing visible until it completes: an error or a
 /// cancellation removes what was uploaded and never leaves a `velero-backup.json`.
 pub async fn run_backup(
@@ -243,7 +247,26 @@ pub async fn run_backup(
     };
 
     progress.stage("discovery", None);
-    let surface = cluster.discover(opts.all_api_versions).await?;
+    // A group/version whose discovery failed (429/5xx past its few attempts) would silently be
+    // left out of the backup: retry discovery, then report what still failed as errors.
+    let mut surface = cluster.discover(opts.all_api_versions).await?;
+    for attempt in 1..=DISCOVERY_RETRIES {
+        if surface.failures.is_empty() || cancel.is_cancelled() {
+            break;
+        }
+        tracing::warn!(
+            attempt,
+            failed = surface.failures.len(),
+            "discovery incomplete; retrying"
+        );
+        tokio::time::sleep(Duration::from_millis(500 * u64::from(attempt))).await;
+        surface = cluster.discover(opts.all_api_versions).await?;
+    }
+    let discovery_failures: Vec<String> = surface
+        .failures
+        .iter()
+        .map(|f| format!("discovery of {} failed: {}", f.group_version, f.message))
+        .collect();
     let ns_res = surface
         .preferred("namespaces")
         .cloned()
@@ -282,6 +305,9 @@ pub async fn run_backup(
     };
 
     let shared = Arc::new(Mutex::new(Shared::default()));
+    for msg in discovery_failures {
+        shared.lock().expect("shared lock").error(None, msg);
+    }
     let result = async {
         progress.stage("backing up", None);
         let crd_names = crd_names(cluster, &surface).await;
@@ -516,16 +542,6 @@ fn to_doc_selector(s: &crate::labels::LabelSelector) -> docs::LabelSelector {
     serde_json::from_value(s.to_json()).unwrap_or_default()
 }
 
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        cur = s.source();
-    }
-    out
-}
 
 /// Names (`plural.group`) of the cluster's CRDs; empty when they cannot be listed.
 async fn crd_names(cluster: &Cluster, surface: &ApiSurface) -> HashSet<String> {
