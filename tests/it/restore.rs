@@ -5,6 +5,9 @@
 //! through a fault proxy. `crafted_cases`: exact JSON for the mappings and modifiers, ordering
 //! (CRD + CRs, webhook after its Service and Deployment), existing-object policies and bad input.
 
+// Short names for the target / options / report triples keep the many assertions readable.
+#![allow(clippy::many_single_char_names)]
+
 use anyhow::{Context, Result, anyhow, bail, ensure};
 use serde_json::{Value, json};
 use skiff_engine::offline::BackupSource;

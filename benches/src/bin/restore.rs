@@ -54,7 +54,7 @@ fn parse_args() -> Result<Args> {
             "--sizes" => args.sizes = common::parse_sizes(&it.next().context("--sizes needs a value")?)?,
             "--seed" => args.seed = it.next().context("--seed needs a value")?.parse()?,
             "--concurrency" => {
-                args.concurrency = it.next().context("--concurrency needs a value")?.parse()?
+                args.concurrency = it.next().context("--concurrency needs a value")?.parse()?;
             }
             "-h" | "--help" => {
                 println!(
@@ -473,7 +473,13 @@ async fn one_size(skiff: &Path, size: Size, args: &Args) -> Result<()> {
             run.rate()
         };
         let tgt = target(&tag("k"), via, work.path()).await?;
-        let kube_run = kubectl_serial(&kdir, &tgt.kubeconfig, files).await?;
+        let kube_run = match kubectl_serial(&kdir, &tgt.kubeconfig, files).await {
+            Ok(run) => run,
+            Err(e) => {
+                println!("  kubectl baseline ({via}) FAILED, ratio not available: {e:#}");
+                continue;
+            }
+        };
         if let Some(proxy) = &tgt.proxy {
             println!("  (proxy stats: {:?})", proxy.stats());
         }

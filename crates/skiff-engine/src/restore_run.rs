@@ -284,7 +284,10 @@ fn comparable(obj: &Value) -> Value {
             labels.remove("velero.io/backup-name");
         }
         // Only the restore labels: an object without labels is still the same object.
-        if m.get("labels").and_then(Value::as_object).is_some_and(Map::is_empty) {
+        if m.get("labels")
+            .and_then(Value::as_object)
+            .is_some_and(Map::is_empty)
+        {
             m.remove("labels");
         }
     }
@@ -427,11 +430,22 @@ async fn existing(ctx: &Ctx<'_>, res: &ApiResourceInfo, item: &PlannedItem) -> (
                     let fields: Vec<String> = e.field_conflicts().iter().map(|c| c.field.clone()).collect();
                     // The restore labels change with every restore and were written by skiff's
                     // own create: a conflict on them alone is not the user's data, so take them.
-                    if !fields.is_empty() && fields.iter().all(|f| f.starts_with(".metadata.labels.velero.io/")) {
-                        return match ctx.cluster.apply(res, ns, &t.name, &obj, FIELD_MANAGER, true, dry).await {
+                    if !fields.is_empty()
+                        && fields
+                            .iter()
+                            .all(|f| f.starts_with(".metadata.labels.velero.io/"))
+                    {
+                        return match ctx
+                            .cluster
+                            .apply(res, ns, &t.name, &obj, FIELD_MANAGER, true, dry)
+                            .await
+                        {
                             Ok(_) if same => (Outcome::Unchanged, None),
                             Ok(_) => (Outcome::Updated, None),
-                            Err(e) => (Outcome::Failed, Some(format!("apply: {}", crate::offline::chain(&e)))),
+                            Err(e) => (
+                                Outcome::Failed,
+                                Some(format!("apply: {}", crate::offline::chain(&e))),
+                            ),
                         };
                     }
                     (

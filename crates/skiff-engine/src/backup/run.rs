@@ -542,7 +542,6 @@ fn to_doc_selector(s: &crate::labels::LabelSelector) -> docs::LabelSelector {
     serde_json::from_value(s.to_json()).unwrap_or_default()
 }
 
-
 /// Names (`plural.group`) of the cluster's CRDs; empty when they cannot be listed.
 async fn crd_names(cluster: &Cluster, surface: &ApiSurface) -> HashSet<String> {
     let Some(res) = surface.preferred("customresourcedefinitions.apiextensions.k8s.io") else {
