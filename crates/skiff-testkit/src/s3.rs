@@ -266,13 +266,13 @@ mod tests {
 
     #[test]
     fn starts_serves_and_stops() {
+        use std::io::{Read, Write};
         let s = S3Server::start().unwrap();
         let b = s.fresh_bucket().unwrap();
         assert!(s.root().join(&b).is_dir());
         assert!(!format!("{s:?}").contains(s.secret_key()));
         // Anonymous request is refused (auth is on).
         let addr = s.addr();
-        use std::io::{Read, Write};
         let mut c = std::net::TcpStream::connect(addr).unwrap();
         write!(
             c,
