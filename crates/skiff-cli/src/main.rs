@@ -2,7 +2,7 @@
 //! backup format, without Velero.
 //!
 //! This crate is the only one that reads argv/env, prints, or exits. Precedence of settings:
-//! flags > environment variables (named in [`env`]) > defaults.
+//! flags > environment variables (named in [`mod@env`]) > defaults.
 #![allow(clippy::print_stdout, clippy::print_stderr, clippy::exit)]
 
 mod args;

@@ -36,7 +36,7 @@ struct Cli {
 #[derive(Debug, clap::Args)]
 struct Where {
     /// Directory of the bed's files (kubeconfig, env, certificates, logs, pid file).
-    /// Default: $TMPDIR/skiff-testbed/<name>.
+    /// Default: `$TMPDIR/skiff-testbed/<name>`.
     #[arg(long)]
     dir: Option<PathBuf>,
     /// Name of the bed (several can run at once under different names).
