@@ -14,9 +14,6 @@ use clap::Parser;
 use exit::{CliError, code};
 use std::process::ExitCode;
 
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// Names of the environment variables skiff reads (besides `KUBECONFIG` and the AWS ones).
 pub mod env {
     /// Default `--location`.
