@@ -366,7 +366,8 @@ impl TestBed {
         Self::start_with(BedOptions::named(name)).await
     }
 
-    /// Starts a bed. Retries (twice) with fresh ports if a component lost a port race.
+    /// Starts a bed. Retries (twice) from scratch if a component lost a port race, or if the
+    /// controller-manager exited during start-up (seen on a loaded 2-core machine: exit 255).
     pub async fn start_with(options: BedOptions) -> Result<Self> {
         install_crypto_provider();
         let binaries = Binaries::locate()?;
@@ -374,10 +375,15 @@ impl TestBed {
         loop {
             attempt += 1;
             match Self::start_once(&binaries, &options).await {
-                Err(Error::Exited { ref log_tail, .. })
-                    if attempt < 3 && log_tail.contains("address already in use") =>
+                Err(Error::Exited {
+                    component,
+                    ref log_tail,
+                    ..
+                }) if attempt < 3
+                    && (log_tail.contains("address already in use")
+                        || component == "kube-controller-manager") =>
                 {
-                    tracing::warn!(bed = %options.name, "port taken during start-up; retrying");
+                    tracing::warn!(bed = %options.name, component, "component exited during start-up; retrying");
                 }
                 other => return other,
             }
