@@ -48,6 +48,10 @@ fn init_tracing(verbose: u8, quiet: bool) {
         .try_init();
 }
 
+#[cfg(all(unix, not(target_env = "musl"), feature = "jemalloc"))]
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     let cli = match args::Cli::try_parse() {
         Ok(c) => c,

@@ -9,6 +9,13 @@ pub fn has_wildcard(pattern: &str) -> bool {
 
 /// Match `text` against a glob `pattern`. A malformed class (`[` without `]`) matches literally.
 pub fn matches(pattern: &str, text: &str) -> bool {
+    // Fast paths for the common filters (`*` and plain names): called once per listed item.
+    if pattern == "*" {
+        return true;
+    }
+    if !pattern.contains(['*', '?', '[']) {
+        return pattern == text;
+    }
     let p: Vec<char> = pattern.chars().collect();
     let t: Vec<char> = text.chars().collect();
     match_from(&p, &t)

@@ -520,65 +520,36 @@ pub async fn execute(
         preferred: true,
     };
     progress.stage("namespaces", Some(plan.namespaces_to_create.len() as u64));
-    for nsp in &plan.namespaces_to_create {
-        let mut meta = Map::new();
-        meta.insert("name".into(), Value::String(nsp.name.clone()));
-        if !nsp.labels.is_empty() {
-            meta.insert(
-                "labels".into(),
-                Value::Object(nsp.labels.clone().into_iter().collect()),
-            );
-        }
-        if !nsp.annotations.is_empty() {
-            meta.insert(
-                "annotations".into(),
-                Value::Object(nsp.annotations.clone().into_iter().collect()),
-            );
-        }
-        let mut obj = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": meta});
-        if let Some(spec) = &nsp.spec {
-            obj["spec"] = spec.clone();
-        }
-        let entry = format!("{}(", nsp.name);
-        match cluster.create(&ns_res, None, &obj, opts.server_dry_run).await {
-            Ok(_) => {
-                report
-                    .resource_list
-                    .entry("v1/Namespace".into())
-                    .or_default()
-                    .push(format!("{entry}created)"));
-                if !opts.server_dry_run
-                    && let Err(e) = cluster.wait_namespace_ready(&nsp.name, opts.wait_timeout).await
-                {
-                    push_msg(
-                        &mut report.results.errors,
-                        None,
-                        format!("namespace {} not ready: {}", nsp.name, crate::offline::chain(&e)),
-                    );
+    // Concurrently: each namespace is created (or found) and waited for on its own.
+    let ns_res = &ns_res;
+    let ns_results: Vec<(&str, NsOutcome)> = futures::stream::iter(&plan.namespaces_to_create)
+        .map(|nsp| async move {
+            let outcome = ensure_namespace(cluster, ns_res, nsp, opts).await;
+            progress.advance(1, 0);
+            (nsp.name.as_str(), outcome)
+        })
+        .buffered(opts.concurrency.max(1))
+        .collect()
+        .await;
+    let mut created_namespaces: BTreeSet<&str> = BTreeSet::new();
+    for (name, outcome) in ns_results {
+        match outcome {
+            NsOutcome::Created(None) => {
+                created_namespaces.insert(name);
+            }
+            NsOutcome::Created(Some(msg)) => {
+                created_namespaces.insert(name);
+                push_msg(&mut report.results.errors, None, msg);
+            }
+            NsOutcome::Existed(msg) | NsOutcome::Failed(msg) => {
+                if let Some(msg) = msg {
+                    push_msg(&mut report.results.errors, None, msg);
                 }
             }
-            Err(e) if e.is_already_exists() => {
-                if let Err(e) = cluster.wait_namespace_ready(&nsp.name, opts.wait_timeout).await {
-                    push_msg(
-                        &mut report.results.errors,
-                        None,
-                        format!("namespace {} not ready: {}", nsp.name, crate::offline::chain(&e)),
-                    );
-                }
-            }
-            Err(e) => push_msg(
-                &mut report.results.errors,
-                None,
-                format!(
-                    "error creating namespace {}: {}",
-                    nsp.name,
-                    crate::offline::chain(&e)
-                ),
-            ),
         }
-        progress.advance(1, 0);
     }
     progress.finish_stage();
+    tracing::debug!(at_ms = clock.elapsed().as_millis(), "restore namespaces done");
 
     let ctx = Ctx {
         cluster,
@@ -586,46 +557,10 @@ pub async fn execute(
         policy: plan.existing_resource_policy,
         cancel,
     };
-    let total_waves = plan.waves.len();
-    let mut stop = false;
-    for wave in &plan.waves {
-        if stop {
-            break;
-        }
-        progress.stage(
-            &format!("wave {}/{total_waves} {}", wave.index + 1, wave.name),
-            Some(wave.items.len() as u64),
-        );
-        let results: Vec<(&PlannedItem, (Outcome, Option<String>))> =
-            futures::stream::iter(wave.items.iter())
-                .map(|item| {
-                    let ctx = &ctx;
-                    async move {
-                        if ctx.cancel.is_cancelled() {
-                            return (
-                                item,
-                                (Outcome::Skipped, Some("not attempted: interrupted".into())),
-                            );
-                        }
-                        let r = apply_item(ctx, item).await;
-                        progress.advance(1, 0);
-                        (item, r)
-                    }
-                })
-                .buffer_unordered(opts.concurrency.max(1))
-                .collect()
-                .await;
-        for (item, (outcome, message)) in results {
-            record(&mut report, item, outcome, message);
-            if outcome == Outcome::Failed && opts.fail_fast {
-                stop = true;
-            }
-        }
-        progress.finish_stage();
-        if cancel.is_cancelled() {
-            report.interrupted = true;
-            break;
-        }
+    let stop = run_items(&ctx, plan, &created_namespaces, progress, &mut report).await;
+    tracing::debug!(at_ms = clock.elapsed().as_millis(), "restore items done");
+    if cancel.is_cancelled() {
+        report.interrupted = true;
     }
     if stop {
         report.interrupted = true;
@@ -655,6 +590,243 @@ pub async fn execute(
     let done = format!("restore completed: {:?}", report.counts);
     log(&mut report, LogLevel::Info, done);
     Ok(report)
+}
+
+/// What the namespace step did with one namespace; the message is a cluster-level error.
+enum NsOutcome {
+    /// Created by this restore (then waited for).
+    Created(Option<String>),
+    /// Already there (waited for while terminating).
+    Existed(Option<String>),
+    /// Could not be created.
+    Failed(Option<String>),
+}
+
+/// Creates one namespace of the plan when missing (never updates one, §5.5) and waits until it
+/// is usable.
+async fn ensure_namespace(
+    cluster: &Cluster,
+    ns_res: &ApiResourceInfo,
+    nsp: &crate::restore::NamespacePlan,
+    opts: &ExecOptions,
+) -> NsOutcome {
+    let mut meta = Map::new();
+    meta.insert("name".into(), Value::String(nsp.name.clone()));
+    if !nsp.labels.is_empty() {
+        meta.insert(
+            "labels".into(),
+            Value::Object(nsp.labels.clone().into_iter().collect()),
+        );
+    }
+    if !nsp.annotations.is_empty() {
+        meta.insert(
+            "annotations".into(),
+            Value::Object(nsp.annotations.clone().into_iter().collect()),
+        );
+    }
+    let mut obj = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": meta});
+    if let Some(spec) = &nsp.spec {
+        obj["spec"] = spec.clone();
+    }
+    let not_ready = |e: &KubeError| format!("namespace {} not ready: {}", nsp.name, crate::offline::chain(e));
+    match cluster.create(ns_res, None, &obj, opts.server_dry_run).await {
+        Ok(_) => {
+            // A namespace is Active as soon as it is created; the wait is one GET.
+            let waited = if opts.server_dry_run {
+                Ok(())
+            } else {
+                cluster.wait_namespace_ready(&nsp.name, opts.wait_timeout).await
+            };
+            NsOutcome::Created(waited.err().map(|e| not_ready(&e)))
+        }
+        Err(e) if e.is_already_exists() => NsOutcome::Existed(
+            cluster
+                .wait_namespace_ready(&nsp.name, opts.wait_timeout)
+                .await
+                .err()
+                .map(|e| not_ready(&e)),
+        ),
+        Err(e) => NsOutcome::Failed(Some(format!(
+            "error creating namespace {}: {}",
+            nsp.name,
+            crate::offline::chain(&e)
+        ))),
+    }
+}
+
+/// The start conditions of every planned item (indices in plan order).
+struct Schedule<'p> {
+    items: Vec<&'p PlannedItem>,
+    /// Items each item waits for: its owners (same stage, earlier ownership level) and, for a
+    /// custom resource restored with its CRD, that CRD (Established).
+    deps: Vec<Vec<usize>>,
+    /// Stage ordinal per item (non-decreasing in plan order).
+    stage: Vec<usize>,
+    /// Whether a stage holds back later stages until all its items are done: every stage but
+    /// the CRD and namespace stages (their dependents wait for them precisely, or were created
+    /// first by the namespace step).
+    blocking: BTreeMap<usize, bool>,
+}
+
+impl<'p> Schedule<'p> {
+    fn new(plan: &'p RestorePlan) -> Self {
+        let mut items = Vec::new();
+        let mut stage = Vec::new();
+        let mut blocking: BTreeMap<usize, bool> = BTreeMap::new();
+        for w in &plan.waves {
+            for it in &w.items {
+                items.push(it);
+                stage.push(w.stage);
+                let b = blocking.entry(w.stage).or_insert(false);
+                *b |= it.wait.is_none();
+            }
+        }
+        let index: std::collections::HashMap<&ItemKey, usize> =
+            items.iter().enumerate().map(|(i, it)| (&it.source, i)).collect();
+        let mut crds: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+        for (i, it) in items.iter().enumerate() {
+            if matches!(it.wait, Some(Wait::CrdEstablished(_)))
+                && let (Some(g), Some(r)) = (
+                    it.object.pointer("/spec/group").and_then(Value::as_str),
+                    it.object.pointer("/spec/names/plural").and_then(Value::as_str),
+                )
+            {
+                crds.insert((g, r), i);
+            }
+        }
+        let deps = items
+            .iter()
+            .enumerate()
+            .map(|(i, it)| {
+                let mut d: Vec<usize> = it
+                    .owners
+                    .iter()
+                    .filter_map(|o| index.get(o).copied())
+                    .chain(
+                        crds.get(&(it.target.group.as_str(), it.target.resource.as_str()))
+                            .copied(),
+                    )
+                    // Only earlier items: the order of the plan is a topological order.
+                    .filter(|&d| d < i)
+                    .collect();
+                d.sort_unstable();
+                d.dedup();
+                d
+            })
+            .collect();
+        Self {
+            items,
+            deps,
+            stage,
+            blocking,
+        }
+    }
+}
+
+/// Runs every planned item with at most `concurrency` requests' worth of items in flight,
+/// dependency-driven rather than wave by wave: an item starts as soon as its dependencies (see
+/// [`Schedule`]) and every earlier blocking stage are done, earliest in plan order first. The
+/// guarantees of the waves hold (CRDs Established before their custom resources, namespaces
+/// before their contents, owners before dependents, each stage after the stages before it), but
+/// one slow item no longer holds back unrelated items of the next ownership level.
+/// Returns whether `--fail-fast` stopped the run.
+async fn run_items(
+    ctx: &Ctx<'_>,
+    plan: &RestorePlan,
+    created_namespaces: &BTreeSet<&str>,
+    progress: &dyn Progress,
+    report: &mut RestoreReport,
+) -> bool {
+    use futures::stream::FuturesUnordered;
+    let mut sched = Schedule::new(plan);
+    // A namespace the namespace step did not create is tried again by its item: then its stage
+    // holds back the namespaced items, as a wave did.
+    for (i, it) in sched.items.iter().enumerate() {
+        if let Some(Wait::NamespaceReady(name)) = &it.wait
+            && !created_namespaces.contains(name.as_str())
+        {
+            sched.blocking.insert(sched.stage[i], true);
+        }
+    }
+    let n = sched.items.len();
+    progress.stage("objects", Some(n as u64));
+    let mut waiting_on: Vec<usize> = sched.deps.iter().map(Vec::len).collect();
+    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (i, ds) in sched.deps.iter().enumerate() {
+        for &d in ds {
+            dependents[d].push(i);
+        }
+    }
+    let mut stage_left: BTreeMap<usize, usize> = BTreeMap::new();
+    for &s in &sched.stage {
+        *stage_left.entry(s).or_default() += 1;
+    }
+    // Items with index < `open` may start (their stage and every earlier one is open).
+    let open_limit = |stage_left: &BTreeMap<usize, usize>| {
+        let gate = stage_left
+            .iter()
+            .find(|(s, left)| **left > 0 && sched.blocking.get(s).copied().unwrap_or(true))
+            .map(|(s, _)| *s);
+        match gate {
+            Some(g) => sched.stage.partition_point(|&s| s <= g),
+            None => n,
+        }
+    };
+    let mut open = open_limit(&stage_left);
+    let mut ready: BTreeSet<usize> = (0..n).filter(|&i| waiting_on[i] == 0).collect();
+    let mut results: Vec<Option<(Outcome, Option<String>)>> = vec![None; n];
+    let mut in_flight = FuturesUnordered::new();
+    let mut stop = false;
+    let limit = ctx.opts.concurrency.max(1);
+    loop {
+        // Start what may start.
+        while !stop && !ctx.cancel.is_cancelled() && in_flight.len() < limit {
+            let Some(&i) = ready.first() else { break };
+            if i >= open {
+                break;
+            }
+            ready.remove(&i);
+            let item = sched.items[i];
+            match &item.wait {
+                // Created (and waited for) by the namespace step: nothing more to send.
+                Some(Wait::NamespaceReady(name)) if created_namespaces.contains(name.as_str()) => {
+                    in_flight.push(futures::future::Either::Left(futures::future::ready((
+                        i,
+                        (Outcome::Created, None),
+                    ))));
+                }
+                _ => in_flight.push(futures::future::Either::Right(async move {
+                    (i, apply_item(ctx, item).await)
+                })),
+            }
+        }
+        let Some((i, result)) = in_flight.next().await else {
+            break;
+        };
+        progress.advance(1, 0);
+        if result.0 == Outcome::Failed && ctx.opts.fail_fast {
+            stop = true;
+        }
+        results[i] = Some(result);
+        for &d in &dependents[i] {
+            waiting_on[d] -= 1;
+            if waiting_on[d] == 0 {
+                ready.insert(d);
+            }
+        }
+        let left = stage_left.entry(sched.stage[i]).or_default();
+        *left -= 1;
+        if *left == 0 {
+            open = open_limit(&stage_left);
+        }
+    }
+    progress.finish_stage();
+    for (item, result) in sched.items.iter().zip(results) {
+        if let Some((outcome, message)) = result {
+            record(report, item, outcome, message);
+        }
+    }
+    stop
 }
 
 fn push_msg(set: &mut ResultSet, namespace: Option<&str>, msg: String) {
@@ -729,9 +901,17 @@ pub async fn write_restore_documents(store: &dyn BackupStore, report: &RestoreRe
         (RestoreFile::ItemOperations, docs::encode_item_operations(&[])?),
         (RestoreFile::VolumeInfo, docs::encode_volume_info(&[])?),
     ];
-    for (file, data) in files {
-        store.put(&file.key(name)?, Bytes::from(data)).await?;
-    }
+    // Independent small objects: written at once (each put is a round trip, or an fsync locally).
+    let keys = files
+        .iter()
+        .map(|(file, _)| file.key(name))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    futures::future::try_join_all(
+        keys.iter()
+            .zip(files)
+            .map(|(key, (_, data))| store.put(key, Bytes::from(data))),
+    )
+    .await?;
     Ok(())
 }
 

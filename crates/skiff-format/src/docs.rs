@@ -960,8 +960,9 @@ fn encode_list_or_null<T: Serialize>(items: &[T], empty_is_null: bool) -> Result
     }
 }
 
-/// `<b>-resource-list.json.gz`.
-pub fn encode_resource_list(list: &ResourceList) -> Result<Vec<u8>> {
+/// `<b>-resource-list.json.gz`: a [`ResourceList`], or anything that serializes as the same map
+/// of sorted key lists.
+pub fn encode_resource_list<T: Serialize + ?Sized>(list: &T) -> Result<Vec<u8>> {
     encode_sidecar(list)
 }
 

@@ -6,7 +6,7 @@
 //! ([`read_member`]) and a whole archive can be verified ([`ArchiveIndex::verify`]).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Read;
+use std::io::{Read, Write};
 use std::ops::Range;
 
 use serde::{Deserialize, Serialize};
@@ -67,6 +67,77 @@ pub struct ArchiveIndex {
     /// Total size of the tar stream.
     #[serde(default)]
     pub uncompressed_size: u64,
+}
+
+/// Writes an index document (gzip'd JSON, the shape [`ArchiveIndex::from_gzip_json`] reads) while
+/// the archive is being written: entries go out as they come, so a writer of a million entries
+/// holds none of them. Members and sizes, known only at the end, follow the entries.
+pub struct IndexStream<S: Write> {
+    enc: flate2::write::GzEncoder<S>,
+    entries: u64,
+}
+
+impl<S: Write> std::fmt::Debug for IndexStream<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IndexStream")
+            .field("entries", &self.entries)
+            .finish_non_exhaustive()
+    }
+}
+
+fn write_err(source: std::io::Error) -> Error {
+    Error::Write { source }
+}
+
+impl<S: Write> IndexStream<S> {
+    /// Starts the document on `sink`.
+    pub fn new(sink: S) -> Result<Self> {
+        let mut enc = flate2::GzBuilder::new()
+            .mtime(0)
+            .operating_system(255)
+            .write(sink, flate2::Compression::new(6));
+        write!(enc, "{{\"formatVersion\":{INDEX_FORMAT_VERSION},\"entries\":[").map_err(write_err)?;
+        Ok(Self { enc, entries: 0 })
+    }
+
+    /// Appends entries (in archive order).
+    pub fn push_all(&mut self, entries: impl IntoIterator<Item = IndexEntry>) -> Result<()> {
+        for e in entries {
+            if self.entries > 0 {
+                self.enc.write_all(b",").map_err(write_err)?;
+            }
+            serde_json::to_writer(&mut self.enc, &e).map_err(|source| Error::Json {
+                document: "skiff index".into(),
+                source,
+            })?;
+            self.entries += 1;
+        }
+        Ok(())
+    }
+
+    /// Entries written so far.
+    pub fn entries(&self) -> u64 {
+        self.entries
+    }
+
+    /// Appends the members and sizes of `index` (its `entries` must already have been pushed;
+    /// any still in it are pushed first), ends the document and returns the sink.
+    pub fn finish(mut self, index: ArchiveIndex) -> Result<S> {
+        self.push_all(index.entries)?;
+        let json_err = |source| Error::Json {
+            document: "skiff index".into(),
+            source,
+        };
+        self.enc.write_all(b"],\"members\":").map_err(write_err)?;
+        serde_json::to_writer(&mut self.enc, &index.members).map_err(json_err)?;
+        writeln!(
+            self.enc,
+            ",\"compressedSize\":{},\"uncompressedSize\":{}}}",
+            index.compressed_size, index.uncompressed_size
+        )
+        .map_err(write_err)?;
+        self.enc.finish().map_err(write_err)
+    }
 }
 
 /// Outcome of checking an archive against its index.

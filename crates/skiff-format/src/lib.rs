@@ -22,7 +22,7 @@ pub mod reader;
 pub mod writer;
 
 pub use error::{Error, Result};
-pub use index::{ArchiveIndex, IndexEntry, MemberInfo, VerifyReport};
+pub use index::{ArchiveIndex, IndexEntry, IndexStream, MemberInfo, VerifyReport};
 pub use path::{ItemRef, VersionDir};
 pub use reader::{ArchiveReader, Entry, EntryKind, ReaderOptions};
 pub use writer::{ArchiveWriter, WriterOptions};

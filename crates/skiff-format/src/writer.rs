@@ -28,7 +28,7 @@ pub const FORMAT_VERSION_CONTENT: &[u8] = b"1.1.0\n";
 /// Default fixed mtime of every entry: 2020-01-01T00:00:00Z (deterministic output).
 pub const DEFAULT_MTIME: u64 = 1_577_836_800;
 /// Default uncompressed size after which a new gzip member starts.
-pub const DEFAULT_MEMBER_SIZE: usize = 4 << 20;
+pub const DEFAULT_MEMBER_SIZE: usize = 1 << 20;
 
 const BLOCK: usize = 512;
 
@@ -317,6 +317,14 @@ impl<W: Write> ArchiveWriter<W> {
             });
         }
         Ok(true)
+    }
+
+    /// Takes the index entries of the members written so far (for an [`IndexStream`]), so they
+    /// do not accumulate in memory; the index [`ArchiveWriter::finish`] returns then lacks them.
+    ///
+    /// [`IndexStream`]: crate::index::IndexStream
+    pub fn take_entries(&mut self) -> Vec<IndexEntry> {
+        std::mem::take(&mut self.index.entries)
     }
 
     /// Write the end-of-archive blocks, flush every member, and return the output and the index.

@@ -9,8 +9,8 @@ use proptest::prelude::*;
 use skiff_format::index::{ArchiveIndex, read_member};
 use skiff_format::reader::read_version;
 use skiff_format::{
-    ArchiveReader, ArchiveWriter, Entry, EntryKind, Error, ItemRef, ReaderOptions, VersionDir, WriterOptions,
-    gojson,
+    ArchiveReader, ArchiveWriter, Entry, EntryKind, Error, IndexStream, ItemRef, ReaderOptions, VersionDir,
+    WriterOptions, gojson,
 };
 
 fn small_members() -> WriterOptions {
@@ -437,6 +437,37 @@ fn index_serialization_and_verify_reports() {
         vec!["resources/pods/cluster/ghost.json".to_owned()]
     );
     assert!(!report.is_ok());
+}
+
+#[test]
+fn streamed_index_equals_the_whole_index() {
+    let items = sample_items(60);
+    let (bytes, whole) = write(&items, small_members());
+    // The same archive, with entries taken out of the writer while it runs.
+    let mut sorted: Vec<&(ItemRef, Vec<u8>)> = items.iter().collect();
+    sorted.sort_by(|a, b| a.0.group_resource.cmp(&b.0.group_resource));
+    let mut w = ArchiveWriter::with_options(Vec::new(), small_members());
+    let mut stream = IndexStream::new(Vec::new()).unwrap();
+    let mut held_max = 0;
+    for (item, json) in sorted {
+        w.add_item(item, "v1", json).unwrap();
+        let taken = w.take_entries();
+        held_max = held_max.max(taken.len());
+        stream.push_all(taken).unwrap();
+    }
+    let (streamed_bytes, rest) = w.finish().unwrap();
+    assert_eq!(
+        streamed_bytes, bytes,
+        "taking entries does not change the archive"
+    );
+    assert!(
+        held_max < whole.entries.len() / 4,
+        "entries left the writer as members were written"
+    );
+    let gz = stream.finish(rest).unwrap();
+    let back = ArchiveIndex::from_gzip_json(&gz).unwrap();
+    assert_eq!(back, whole);
+    assert!(back.verify(&bytes[..], ReaderOptions::default()).unwrap().is_ok());
 }
 
 proptest! {

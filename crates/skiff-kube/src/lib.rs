@@ -23,6 +23,6 @@ pub use config::{ClusterConfig, install_crypto_provider};
 pub use discovery::ServerVersion;
 pub use error::{ApiStatus, FieldConflict, KubeError, RequestContext, Result, StatusCause, Verb};
 pub use limiter::{Limiter, LimiterConfig, LimiterStats, backoff_delay, parse_retry_after};
-pub use list::{DEFAULT_PAGE_SIZE, ListOptions, ListPager, Page};
+pub use list::{DEFAULT_PAGE_SIZE, ListOptions, ListPager, Page, RawPage};
 pub use surface::{ApiGroupInfo, ApiResourceInfo, ApiSurface, DiscoveryFailure};
 pub use wait::NamespaceState;

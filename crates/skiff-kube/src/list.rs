@@ -9,10 +9,11 @@
 
 use futures::Stream;
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::cluster::{Call, Cluster, Query, collection_path, context};
-use crate::error::{KubeError, RequestContext, Result, Verb};
+use crate::error::{KubeError, RequestContext, Result, Verb, decode_detail};
 use crate::surface::ApiResourceInfo;
 
 /// Default page size: the apiserver charges a page of 500 the same flow-control seats as 5000,
@@ -62,13 +63,75 @@ pub struct Page {
     pub last: bool,
 }
 
-/// The light shape a LIST response is parsed into (items stay raw).
+/// One page of a LIST with its items still as JSON text inside the response body: a page costs
+/// about its own size in memory instead of several times more as parsed [`Value`]s. Parse one
+/// item at a time with [`RawPage::item`] (or iterate [`RawPage::items`]) and drop it before the
+/// next.
+#[derive(Debug)]
+pub struct RawPage {
+    body: bytes::Bytes,
+    spans: Vec<std::ops::Range<usize>>,
+    /// See [`Page::restarted`].
+    pub restarted: bool,
+    /// See [`Page::resource_version`].
+    pub resource_version: String,
+    /// See [`Page::remaining_item_count`].
+    pub remaining_item_count: Option<i64>,
+    /// No page follows.
+    pub last: bool,
+    api_version: String,
+    kind: String,
+}
+
+impl RawPage {
+    /// Number of items.
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// No items.
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// Item `i` as the server sent it (built-in types lack `apiVersion` and `kind`).
+    pub fn raw_item(&self, i: usize) -> Option<&[u8]> {
+        self.spans.get(i).map(|r| &self.body[r.clone()])
+    }
+
+    /// Item `i` parsed, with `apiVersion` and `kind` filled in; `None` past the end or when the
+    /// item is not a JSON object.
+    pub fn item(&self, i: usize) -> Option<Value> {
+        let map: Map<String, Value> = serde_json::from_slice(self.raw_item(i)?).ok()?;
+        Some(complete_item(map, &self.api_version, &self.kind))
+    }
+
+    /// The items parsed one at a time (items that are not JSON objects are left out).
+    pub fn items(&self) -> impl Iterator<Item = Value> + '_ {
+        (0..self.len()).filter_map(|i| self.item(i))
+    }
+
+    /// Every item parsed (what [`ListPager::next_page`] returns).
+    pub fn into_page(self) -> Page {
+        let items = self.items().collect();
+        Page {
+            items,
+            restarted: self.restarted,
+            resource_version: self.resource_version,
+            remaining_item_count: self.remaining_item_count,
+            last: self.last,
+        }
+    }
+}
+
+/// The light shape a LIST response is parsed into: items are borrowed from the body as raw
+/// JSON and only their positions are kept.
 #[derive(Debug, Deserialize)]
-struct ListBody {
+struct ListBody<'a> {
     #[serde(default)]
     metadata: ListMeta,
-    #[serde(default, deserialize_with = "null_as_empty")]
-    items: Vec<Map<String, Value>>,
+    #[serde(borrow, default)]
+    items: Option<Vec<&'a RawValue>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -80,10 +143,19 @@ struct ListMeta {
     remaining_item_count: Option<i64>,
 }
 
-fn null_as_empty<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> std::result::Result<Vec<Map<String, Value>>, D::Error> {
-    Ok(Option::<Vec<Map<String, Value>>>::deserialize(d)?.unwrap_or_default())
+impl ListBody<'_> {
+    /// Byte ranges of the items within `body` (the slice this was parsed from).
+    fn spans(&self, body: &[u8]) -> Vec<std::ops::Range<usize>> {
+        let base = body.as_ptr() as usize;
+        self.items
+            .iter()
+            .flatten()
+            .map(|raw| {
+                let start = raw.get().as_ptr() as usize - base;
+                start..start + raw.get().len()
+            })
+            .collect()
+    }
 }
 
 /// Where a pager stands; pure, so the restart logic is testable without a server.
@@ -188,6 +260,12 @@ impl ListPager {
 
     /// The next page, or `None` when the LIST is complete.
     pub async fn next_page(&mut self) -> Result<Option<Page>> {
+        Ok(self.next_raw_page().await?.map(RawPage::into_page))
+    }
+
+    /// The next page with its items unparsed (see [`RawPage`]), or `None` when the LIST is
+    /// complete.
+    pub async fn next_raw_page(&mut self) -> Result<Option<RawPage>> {
         loop {
             let Step::Fetch(token) = self.state.next() else {
                 return Ok(None);
@@ -222,20 +300,23 @@ impl ListPager {
                     }
                 }
             }
-            let body: ListBody = answer.json(&self.ctx)?;
-            let (restarted, last) = self.state.on_page(body.metadata.continue_token);
-            let api_version = self.res.api_version();
-            let items = body
-                .items
-                .into_iter()
-                .map(|item| complete_item(item, &api_version, &self.res.kind))
-                .collect();
-            return Ok(Some(Page {
-                items,
+            let answer = answer.error_for_status(&self.ctx)?;
+            let body: ListBody<'_> = serde_json::from_slice(&answer.body).map_err(|e| KubeError::Decode {
+                ctx: Box::new(self.ctx.clone()),
+                detail: decode_detail(&e),
+            })?;
+            let spans = body.spans(&answer.body);
+            let meta = body.metadata;
+            let (restarted, last) = self.state.on_page(meta.continue_token);
+            return Ok(Some(RawPage {
+                body: answer.body,
+                spans,
                 restarted,
-                resource_version: body.metadata.resource_version.unwrap_or_default(),
-                remaining_item_count: body.metadata.remaining_item_count,
+                resource_version: meta.resource_version.unwrap_or_default(),
+                remaining_item_count: meta.remaining_item_count,
                 last,
+                api_version: self.res.api_version(),
+                kind: self.res.kind.clone(),
             }));
         }
     }
@@ -314,24 +395,41 @@ mod tests {
 
     #[test]
     fn items_get_api_version_and_kind() {
-        let body: ListBody = serde_json::from_str(
-            r#"{"kind":"ConfigMapList","apiVersion":"v1","metadata":{"resourceVersion":"42","continue":"abc","remainingItemCount":7},
-                "items":[{"metadata":{"name":"a"}},{"apiVersion":"x/v9","kind":"K","metadata":{"name":"b"}}]}"#,
-        )
-        .unwrap();
-        assert_eq!(body.metadata.continue_token.as_deref(), Some("abc"));
-        assert_eq!(body.metadata.remaining_item_count, Some(7));
-        let items: Vec<Value> = body
-            .items
-            .into_iter()
-            .map(|i| complete_item(i, "v1", "ConfigMap"))
-            .collect();
+        let body = bytes::Bytes::from_static(
+            br#"{"kind":"ConfigMapList","apiVersion":"v1","metadata":{"resourceVersion":"42","continue":"abc","remainingItemCount":7},
+                "items":[{"metadata":{"name":"a"}}, {"apiVersion":"x/v9","kind":"K","metadata":{"name":"b"}},"not-an-object"]}"#,
+        );
+        let parsed: ListBody = serde_json::from_slice(&body).unwrap();
+        assert_eq!(parsed.metadata.continue_token.as_deref(), Some("abc"));
+        assert_eq!(parsed.metadata.remaining_item_count, Some(7));
+        let spans = parsed.spans(&body);
+        let page = RawPage {
+            body: body.clone(),
+            spans,
+            restarted: false,
+            resource_version: "42".into(),
+            remaining_item_count: Some(7),
+            last: false,
+            api_version: "v1".into(),
+            kind: "ConfigMap".into(),
+        };
+        assert_eq!(page.len(), 3);
         assert_eq!(
-            items[0],
+            page.raw_item(0).unwrap(),
+            br#"{"metadata":{"name":"a"}}"#,
+            "spans cut items exactly"
+        );
+        assert_eq!(
+            page.item(0).unwrap(),
             serde_json::json!({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a"}})
         );
-        assert_eq!(items[1]["apiVersion"], "x/v9", "present values kept");
+        assert_eq!(page.item(1).unwrap()["apiVersion"], "x/v9", "present values kept");
+        assert!(page.item(2).is_none(), "a non-object item is not an object");
+        assert!(page.item(3).is_none());
+        assert_eq!(page.into_page().items.len(), 2);
         let empty: ListBody = serde_json::from_str(r#"{"metadata":{},"items":null}"#).unwrap();
-        assert!(empty.items.is_empty());
+        assert!(empty.items.is_none());
+        let missing: ListBody = serde_json::from_str(r#"{"metadata":{}}"#).unwrap();
+        assert!(missing.spans(b"").is_empty());
     }
 }

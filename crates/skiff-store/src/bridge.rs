@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::store::{BackupStore, ObjectSink};
 
 /// Size of the chunks handed to the async sink.
-pub const CHUNK_SIZE: usize = 1024 * 1024;
+pub const CHUNK_SIZE: usize = 256 * 1024;
 /// Chunks buffered between the writer and the sink (memory bound ≈ `CHUNK_SIZE * (CHANNEL_DEPTH + 1)`
 /// plus the sink's own parts in flight).
 pub const CHANNEL_DEPTH: usize = 4;

@@ -1,7 +1,7 @@
 //! A fault-injecting loopback proxy for the apiserver or the S3 server.
 //!
-//! The proxy serves plain HTTP/1.1 on `127.0.0.1:<port>` and forwards every request to its
-//! upstream (the bed's apiserver over HTTPS, trusting the bed's CA, or the S3 server over HTTP),
+//! The proxy serves HTTP/1.1 on `127.0.0.1:<port>` (over TLS in front of a bed, plain for S3)
+//! and forwards every request to its upstream (the bed's apiserver over HTTPS, trusting the bed's CA, or the S3 server over HTTP),
 //! passing method, path, query, headers (`Authorization` and `Host` included, so S3 signatures
 //! stay valid) and bodies through as streams. The real server stays real; only the network in
 //! between is disturbed, as configured at run time with [`FaultProxy::set_faults`]:
@@ -10,6 +10,12 @@
 //! - every Nth request answered `429 Too Many Requests` with `Retry-After`,
 //! - every Nth request answered with a 5xx status,
 //! - every Nth request's connection dropped without an answer.
+//!
+//! In front of a bed the proxy serves TLS with the bed's own serving certificate (its SANs cover
+//! `127.0.0.1`), so the proxy's kubeconfig trusts the bed's CA as the bed's does. This is what makes
+//! kubectl work through it: client-go only sends a kubeconfig's credentials over TLS, and over
+//! plain HTTP every kubectl request reached the apiserver as `system:anonymous` (403, which kubectl
+//! reports as "couldn't get current server API group list: unknown"). ALPN offers `http/1.1` only.
 //!
 //! Injection is counter based (deterministic): the counter counts matching requests since the
 //! last `set_faults`. Injected answers look like the upstream's own (a Kubernetes `Status` object
@@ -28,8 +34,8 @@ use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
@@ -53,6 +59,17 @@ pub struct Upstream {
     pub ca_pem: Option<String>,
     /// Shape of injected errors.
     pub flavor: Flavor,
+    /// Serve TLS to clients with this certificate chain and key (PEM); `None` serves plain HTTP.
+    pub serve_tls: Option<ServeTls>,
+}
+
+/// The certificate (chain) and private key, PEM, a proxy serves TLS with.
+#[derive(Debug, Clone)]
+pub struct ServeTls {
+    /// Certificate chain, leaf first.
+    pub cert_pem: String,
+    /// Private key of the leaf.
+    pub key_pem: String,
 }
 
 /// Faults to inject. `Faults::default()` injects nothing. Rates are "every Nth matching request"
@@ -181,6 +198,7 @@ type ProxyBody = BoxBody<Bytes, hyper::Error>;
 /// A running fault proxy; stops when dropped. See the module docs.
 pub struct FaultProxy {
     addr: SocketAddr,
+    tls: bool,
     state: Arc<State>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -197,10 +215,18 @@ impl std::fmt::Debug for FaultProxy {
 impl FaultProxy {
     /// A proxy in front of a bed's apiserver.
     pub async fn for_bed(bed: &TestBed) -> Result<Self> {
+        let read = |name: &str| {
+            let path = bed.dir().join(name);
+            std::fs::read_to_string(&path).map_err(|source| Error::Io { path, source })
+        };
         Self::start(Upstream {
             url: bed.server_url().to_owned(),
             ca_pem: Some(bed.ca_pem().to_owned()),
             flavor: Flavor::Kubernetes,
+            serve_tls: Some(ServeTls {
+                cert_pem: read("server.crt")?,
+                key_pem: read("server.key")?,
+            }),
         })
         .await
     }
@@ -211,6 +237,7 @@ impl FaultProxy {
             url: endpoint.to_owned(),
             ca_pem: None,
             flavor: Flavor::S3,
+            serve_tls: None,
         })
         .await
     }
@@ -251,6 +278,11 @@ impl FaultProxy {
             what: "read the fault proxy's address",
             source,
         })?;
+        let acceptor = match &upstream.serve_tls {
+            Some(t) => Some(tls_acceptor(t)?),
+            None => None,
+        };
+        let tls = acceptor.is_some();
         let state = Arc::new(State {
             upstream: uri,
             flavor: upstream.flavor,
@@ -258,14 +290,20 @@ impl FaultProxy {
             faults: Mutex::new((Faults::none(), 0)),
             counters: Counters::default(),
         });
-        let task = tokio::spawn(accept_loop(listener, Arc::clone(&state)));
-        tracing::debug!(%addr, upstream = %upstream.url, "fault proxy listening");
-        Ok(Self { addr, state, task })
+        let task = tokio::spawn(accept_loop(listener, acceptor, Arc::clone(&state)));
+        tracing::debug!(%addr, upstream = %upstream.url, tls, "fault proxy listening");
+        Ok(Self {
+            addr,
+            tls,
+            state,
+            task,
+        })
     }
 
-    /// `http://127.0.0.1:<port>`.
+    /// `https://127.0.0.1:<port>` (TLS, in front of a bed) or `http://127.0.0.1:<port>`.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// The loopback address the proxy listens on.
@@ -310,7 +348,7 @@ impl FaultProxy {
 
     /// A kubeconfig (YAML, contexts `admin` and `user`) reaching `bed` through this proxy.
     pub fn kubeconfig_yaml(&self, bed: &TestBed) -> String {
-        kubeconfig_yaml(&self.url(), "", bed.admin_token(), bed.user_token())
+        kubeconfig_yaml(&self.url(), bed.ca_pem(), bed.admin_token(), bed.user_token())
     }
 
     /// Writes [`FaultProxy::kubeconfig_yaml`] to `path` (mode 0600).
@@ -358,7 +396,38 @@ impl Drop for FaultProxy {
     }
 }
 
-async fn accept_loop(listener: TcpListener, state: Arc<State>) {
+fn tls_acceptor(t: &ServeTls) -> Result<tokio_rustls::TlsAcceptor> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(t.cert_pem.as_bytes())
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|e| Error::Tls(rustls::Error::General(format!("proxy certificate: {e}"))))?;
+    let key = PrivateKeyDer::from_pem_slice(t.key_pem.as_bytes())
+        .map_err(|e| Error::Tls(rustls::Error::General(format!("proxy key: {e}"))))?;
+    let mut config =
+        rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .map_err(Error::Tls)?
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .map_err(Error::Tls)?;
+    // HTTP/1.1 only: the proxy's server side speaks nothing else.
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
+async fn serve<S>(stream: S, state: Arc<State>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |req| {
+        let state = Arc::clone(&state);
+        async move { handle(state, req).await }
+    });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(stream), service)
+        .await;
+}
+
+async fn accept_loop(listener: TcpListener, acceptor: Option<tokio_rustls::TlsAcceptor>, state: Arc<State>) {
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
@@ -366,14 +435,15 @@ async fn accept_loop(listener: TcpListener, state: Arc<State>) {
                 let Ok((stream, _)) = accepted else { continue };
                 let _ = stream.set_nodelay(true);
                 let state = Arc::clone(&state);
+                let acceptor = acceptor.clone();
                 connections.spawn(async move {
-                    let service = hyper::service::service_fn(move |req| {
-                        let state = Arc::clone(&state);
-                        async move { handle(state, req).await }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
+                    match acceptor {
+                        Some(acceptor) => match acceptor.accept(stream).await {
+                            Ok(tls) => serve(tls, state).await,
+                            Err(error) => tracing::debug!(%error, "fault proxy: TLS handshake failed"),
+                        },
+                        None => serve(stream, state).await,
+                    }
                 });
             }
             Some(_) = connections.join_next(), if !connections.is_empty() => {}

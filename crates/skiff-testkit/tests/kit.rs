@@ -334,3 +334,78 @@ fn missing_binaries_fail_loudly_with_the_provisioning_command() {
         "{text}"
     );
 }
+
+/// kubectl (on PATH) can discover, `get` and `create` through the fault proxy, plain and with
+/// latency. Skipped with a message when kubectl is not installed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::print_stderr)] // The skip message.
+async fn kubectl_works_through_the_fault_proxy() -> Result<()> {
+    if std::process::Command::new("kubectl")
+        .args(["version", "--client"])
+        .output()
+        .is_err()
+    {
+        eprintln!("SKIPPED: kubectl is not on PATH (Debian: apt-get install kubernetes-client)");
+        return Ok(());
+    }
+    let bed = TestBed::start_named("proxy-kubectl").await?;
+    let proxy = FaultProxy::for_bed(&bed).await?;
+    let dir = tempfile::tempdir()?;
+    let kubeconfig = dir.path().join("proxy.kubeconfig");
+    proxy.write_kubeconfig(&bed, &kubeconfig)?;
+    // kubectl keeps a discovery cache under $HOME/.kube/cache: a private HOME keeps each run honest.
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(&home)?;
+    let kubectl = move |args: Vec<String>| {
+        let kubeconfig = kubeconfig.clone();
+        let home = home.clone();
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new("kubectl")
+                .env("HOME", &home)
+                .arg("--kubeconfig")
+                .arg(&kubeconfig)
+                .args(&args)
+                .output()
+        })
+    };
+    let run = |args: &[&str]| kubectl(args.iter().map(|s| (*s).to_owned()).collect());
+    let check = |what: &str, out: std::process::Output| -> Result<String> {
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        if !out.status.success() {
+            bail!(
+                "kubectl {what} through the proxy failed ({}): {}{stdout}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(stdout)
+    };
+
+    let listed = check(
+        "get namespaces",
+        run(&["get", "namespaces", "-o", "name"]).await??,
+    )?;
+    assert!(listed.contains("namespace/default"), "{listed}");
+    // Discovery-driven resource names (short names, groups) resolve through the proxy.
+    check("get deploy", run(&["get", "deploy", "-A"]).await??)?;
+
+    let manifest = dir.path().join("cm.json");
+    std::fs::write(
+        &manifest,
+        serde_json::to_vec(&json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "through-proxy", "namespace": "default"}, "data": {"k": "v"}}))?,
+    )?;
+    let manifest = manifest.to_string_lossy().into_owned();
+    let created = check("create -f", run(&["create", "-f", &manifest]).await??)?;
+    assert!(created.contains("created"), "{created}");
+
+    // With latency too (the restore bench's remote-cluster stand-in).
+    proxy.set_faults(Faults::none().latency(Duration::from_millis(5)));
+    let got = check(
+        "get configmap",
+        run(&["get", "configmap", "through-proxy", "-o", "jsonpath={.data.k}"]).await??,
+    )?;
+    assert_eq!(got, "v");
+    assert!(proxy.stats().forwarded > 0);
+    Ok(())
+}

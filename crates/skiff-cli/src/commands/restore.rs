@@ -80,15 +80,32 @@ pub async fn run(a: RestoreArgs, progress: &CliProgress) -> Result<u8, CliError>
         ..RestoreOptions::default()
     };
 
+    let clock = std::time::Instant::now();
+    let lap = |what: &str| {
+        tracing::debug!(
+            stage = what,
+            at_ms = clock.elapsed().as_millis(),
+            "restore timing"
+        );
+    };
     let cluster = connect(&a.cluster).await?;
-    let items = restore_run::load_items(&source, progress).await?;
+    // Reading the backup (local or S3) and the target's discovery + facts are independent: overlap them.
+    let target = async {
+        let surface = cluster.discover(false).await?;
+        lap("discovery");
+        let facts = restore_run::target_facts(&cluster, &surface).await;
+        lap("target facts");
+        Ok::<_, CliError>((surface, facts))
+    };
+    let (items, target) = tokio::join!(restore_run::load_items(&source, progress), target);
+    let (items, (surface, facts)) = (items?, target?);
+    lap("backup read");
     progress.stage("planning", None);
-    let surface = cluster.discover(false).await?;
-    let facts = restore_run::target_facts(&cluster, &surface).await;
     let plan =
         restore::plan(&items, &surface, &opts, &facts).map_err(|e| CliError::usage(offline::chain(&e)))?;
     drop(items);
     progress.finish_stage();
+    lap("planned");
 
     if a.dry_run {
         progress.stage("checking existing objects", None);
@@ -129,6 +146,7 @@ pub async fn run(a: RestoreArgs, progress: &CliProgress) -> Result<u8, CliError>
     };
     let cancel = tokio_util_cancel();
     let report = restore_run::execute(&cluster, &plan, &exec, progress, &cancel).await?;
+    lap("executed");
     progress.clear();
     if !a.server_dry_run
         && let Some(store) = &store
@@ -139,6 +157,7 @@ pub async fn run(a: RestoreArgs, progress: &CliProgress) -> Result<u8, CliError>
             offline::chain(&e)
         );
     }
+    lap("restore documents written");
     match a.output {
         Output::Table => {
             let mut out = std::io::stdout().lock();

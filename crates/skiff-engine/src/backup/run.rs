@@ -19,6 +19,7 @@ use skiff_format::docs::{
     self, Backup, BackupParams, LogLevel, LogWriter, PvInfo, ResultSet, Results, VolumeInfo,
 };
 use skiff_format::gojson;
+use skiff_format::index::IndexStream;
 use skiff_format::path::ItemRef;
 use skiff_format::writer::{ArchiveWriter, WriterOptions};
 use skiff_kube::{ApiResourceInfo, ApiSurface, Cluster, ListOptions};
@@ -291,17 +292,30 @@ pub async fn run_backup(
     let types = types_to_list(&surface, &sel, opts.all_api_versions);
     progress.finish_stage();
 
-    // Writer thread: tar + parallel gzip members into the streaming upload.
+    // Writer thread: tar + parallel gzip members into the streaming upload, and the index
+    // streamed into its own upload beside it.
+    let runtime = tokio::runtime::Handle::current();
     let sink = commit.writer(BackupFile::Tarball).await?;
     let tar_key = BackupFile::Tarball.key(&opts.name)?;
-    let (blocking, upload) =
-        skiff_store::bridge::blocking_writer(sink, &tar_key, &tokio::runtime::Handle::current());
-    let (tx, rx) = mpsc::channel::<Vec<Encoded>>(8);
+    let (blocking, upload) = skiff_store::bridge::blocking_writer(sink, &tar_key, &runtime);
+    let index_sink = match commit.writer(BackupFile::SkiffIndex).await {
+        Ok(s) => s,
+        Err(e) => {
+            drop(blocking);
+            let _ = upload.wait().await;
+            let _ = commit.abandon().await;
+            return Err(e.into());
+        }
+    };
+    let index_key = BackupFile::SkiffIndex.key(&opts.name)?;
+    let (index_blocking, index_upload) =
+        skiff_store::bridge::blocking_writer(index_sink, &index_key, &runtime);
+    let (tx, rx) = mpsc::channel::<Vec<Encoded>>(2);
     let level = opts.compression_level;
     let failed = Arc::new(AtomicBool::new(false));
     let writer = {
         let failed = failed.clone();
-        tokio::task::spawn_blocking(move || write_archive(blocking, rx, level, &failed))
+        tokio::task::spawn_blocking(move || write_archive(blocking, index_blocking, rx, level, &failed))
     };
 
     let shared = Arc::new(Mutex::new(Shared::default()));
@@ -337,10 +351,15 @@ pub async fn run_backup(
         let page_size = opts.page_size;
         let stream = futures::stream::iter(jobs.into_iter().map(|(res, ns, selector)| {
             let tx = tx.clone();
-            let sel = sel.clone();
             let shared = shared.clone();
-            let crd_names = &crd_names;
-            let preferred = res.preferred;
+            let ctx = Arc::new(ListCtx {
+                gr: res.group_resource(),
+                preferred: res.preferred,
+                is_custom: crd_names.contains(&res.group_resource()),
+                res: res.clone(),
+                sel: sel.clone(),
+                shared: shared.clone(),
+            });
             async move {
                 let opts = ListOptions {
                     namespace: ns.clone(),
@@ -348,11 +367,7 @@ pub async fn run_backup(
                     page_size,
                     ..ListOptions::default()
                 };
-                let is_custom = crd_names.contains(&res.group_resource());
-                let outcome = list_type(
-                    cluster, &res, opts, &sel, &shared, &tx, preferred, is_custom, progress, cancel,
-                )
-                .await;
+                let outcome = list_type(cluster, ctx, opts, &tx, progress, cancel).await;
                 if let Err(e) = outcome {
                     if matches!(e, Error::Interrupted) || !matches!(e, Error::Kube(_)) {
                         return Err(e);
@@ -377,7 +392,7 @@ pub async fn run_backup(
 
         // Related items (§4.3) and namespaces (§4.4).
         progress.stage("related items", None);
-        backup_related(cluster, &surface, &sel, &shared, &tx, &crd_names).await?;
+        backup_related(cluster, &surface, &sel, &shared, &tx, &crd_names, progress).await?;
         let mut ns_batch = Vec::new();
         {
             let st = shared.lock().expect("state lock");
@@ -389,7 +404,7 @@ pub async fn run_backup(
                 }
             }
         }
-        send_batch(&tx, &ns_res, true, ns_batch, &shared, progress).await?;
+        send_batch(&tx, &ns_res, true, ns_batch, progress).await?;
         Ok(())
     }
     .await;
@@ -399,18 +414,20 @@ pub async fn run_backup(
     drop(tx);
     let written = writer.await.map_err(|e| Error::Task(e.to_string()))?;
 
-    let written = match (result, written) {
+    let mut written = match (result, written) {
         (Ok(()), Ok(w)) => w,
         (Err(e), _) | (Ok(()), Err(e)) => {
             tracing::warn!(backup = %opts.name, "backup failed; removing what was uploaded");
             let _ = upload.wait().await;
+            let _ = index_upload.wait().await;
             let _ = commit.abandon().await;
             return Err(e);
         }
     };
-    let tarball_bytes = match upload.wait().await {
-        Ok(n) => n,
-        Err(e) => {
+    let (tarball, index) = tokio::join!(upload.wait(), index_upload.wait());
+    let tarball_bytes = match (tarball, index) {
+        (Ok(n), Ok(_)) => n,
+        (Err(e), _) | (_, Err(e)) => {
             let _ = commit.abandon().await;
             return Err(e.into());
         }
@@ -426,7 +443,11 @@ pub async fn run_backup(
     } else {
         "PartiallyFailed"
     };
-    let items: u64 = written.resource_list.values().map(|v| v.len() as u64).sum();
+    let resource_list: BTreeMap<String, KeyList> = std::mem::take(&mut written.resource_list)
+        .into_iter()
+        .map(|(k, v)| (k, v.into_sorted()))
+        .collect();
+    let items: u64 = resource_list.values().map(|v| v.len() as u64).sum();
     let mut logs = LogWriter::new("backup", &format!("{}/{}", opts.velero_namespace, opts.name));
     logs.log(
         started,
@@ -451,11 +472,6 @@ pub async fn run_backup(
         warnings: st.warnings.clone(),
         ..Results::default()
     };
-    let resource_list: BTreeMap<String, Vec<String>> = written
-        .resource_list
-        .iter()
-        .map(|(k, v)| (k.clone(), v.iter().cloned().collect()))
-        .collect();
     let uploads: Vec<(BackupFile, Vec<u8>)> = vec![
         (BackupFile::Logs, gojson::gzip_sidecar(&logs.finish())),
         (
@@ -470,7 +486,6 @@ pub async fn run_backup(
         ),
         (BackupFile::ItemOperations, docs::encode_item_operations(&[])?),
         (BackupFile::VolumeInfo, docs::encode_volume_info(&st.volume_info)?),
-        (BackupFile::SkiffIndex, written.index),
     ];
     for (file, data) in uploads {
         if let Err(e) = commit.put(file, Bytes::from(data)).await {
@@ -521,8 +536,7 @@ pub async fn run_backup(
         location,
         phase: phase.into(),
         items,
-        per_kind: written
-            .resource_list
+        per_kind: resource_list
             .iter()
             .map(|(k, v)| (k.clone(), v.len() as u64))
             .collect(),
@@ -572,68 +586,83 @@ async fn list_all(cluster: &Cluster, res: &ApiResourceInfo, opts: ListOptions) -
     Ok(out)
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn list_type(
-    cluster: &Cluster,
-    res: &ApiResourceInfo,
-    opts: ListOptions,
-    sel: &Selection,
-    shared: &Mutex<Shared>,
-    tx: &mpsc::Sender<Vec<Encoded>>,
+/// What a listing task needs besides the LIST itself.
+struct ListCtx {
+    res: ApiResourceInfo,
+    gr: String,
     preferred: bool,
     is_custom: bool,
+    sel: Arc<Selection>,
+    shared: Arc<Mutex<Shared>>,
+}
+
+async fn list_type(
+    cluster: &Cluster,
+    ctx: Arc<ListCtx>,
+    opts: ListOptions,
+    tx: &mpsc::Sender<Vec<Encoded>>,
     progress: &dyn Progress,
     cancel: &CancellationToken,
 ) -> Result<()> {
-    let gr = res.group_resource();
-    let mut pager = cluster.list_pages(res, opts.clone());
+    let mut pager = cluster.list_pages(&ctx.res, opts.clone());
     let mut count = 0u64;
     loop {
         let page = tokio::select! {
             () = cancel.cancelled() => return Err(Error::Interrupted),
-            p = pager.next_page() => p?,
+            p = pager.next_raw_page() => p?,
         };
         let Some(page) = page else { break };
-        let mut keep = Vec::with_capacity(page.items.len());
-        {
-            let mut st = shared.lock().expect("state lock");
-            for obj in page.items {
-                if sel.skip_reason(&gr, res.namespaced, &obj).is_some() {
-                    continue;
-                }
-                let ns = if res.namespaced {
-                    str_at(&obj, "/metadata/namespace")
-                } else {
-                    None
-                };
-                let name = str_at(&obj, "/metadata/name").unwrap_or_default();
-                // Other versions of one object are distinct entries; dedupe per version.
-                let h = if preferred {
-                    key_hash_any(&gr, ns, name)
-                } else {
-                    key_hash(&format!("{gr}@{}", res.version), ns, name)
-                };
-                if !st.seen.insert(h) {
-                    continue; // repeated after a LIST restart, or by another or-selector
-                }
-                if preferred {
-                    note_related(&mut st, &gr, &obj, is_custom);
-                }
-                keep.push(obj);
-            }
-        }
-        count += keep.len() as u64;
-        send_batch(tx, res, preferred, keep, shared, progress).await?;
+        // Items are parsed, checked and encoded one at a time on the blocking pool, so a page
+        // never exists as parsed values all at once.
+        let task_ctx = ctx.clone();
+        let batch = tokio::task::spawn_blocking(move || encode_page(&task_ctx, &page))
+            .await
+            .map_err(|e| Error::Task(e.to_string()))?;
+        count += batch.len() as u64;
+        deliver(tx, batch, progress).await?;
     }
     if count > 0 {
-        let mut st = shared.lock().expect("state lock");
-        let mut fields = vec![("resource".to_string(), gr.clone())];
+        let mut st = ctx.shared.lock().expect("state lock");
+        let mut fields = vec![("resource".to_string(), ctx.gr.clone())];
         if let Some(ns) = &opts.namespace {
             fields.push(("namespace".into(), ns.clone()));
         }
         st.log(format!("Listed {count} items"), fields);
     }
     Ok(())
+}
+
+/// Parse, filter, de-duplicate and encode the items of one raw page (blocking pool).
+fn encode_page(ctx: &ListCtx, page: &skiff_kube::RawPage) -> Vec<Encoded> {
+    let mut out = Vec::with_capacity(page.len());
+    for obj in page.items() {
+        if ctx.sel.skip_reason(&ctx.gr, ctx.res.namespaced, &obj).is_some() {
+            continue;
+        }
+        let ns = if ctx.res.namespaced {
+            str_at(&obj, "/metadata/namespace")
+        } else {
+            None
+        };
+        let name = str_at(&obj, "/metadata/name").unwrap_or_default();
+        // Other versions of one object are distinct entries; dedupe per version.
+        let h = if ctx.preferred {
+            key_hash_any(&ctx.gr, ns, name)
+        } else {
+            key_hash(&format!("{}@{}", ctx.gr, ctx.res.version), ns, name)
+        };
+        {
+            let mut st = ctx.shared.lock().expect("state lock");
+            if !st.seen.insert(h) {
+                continue; // repeated after a LIST restart, or by another or-selector
+            }
+            if ctx.preferred {
+                note_related(&mut st, &ctx.gr, &obj, ctx.is_custom);
+            }
+        }
+        out.push(encode_item(&ctx.res, ctx.preferred, &obj));
+    }
+    out
 }
 
 /// Record what an item pulls in, and the namespace it contributes to (§4.3, §4.4).
@@ -697,22 +726,39 @@ fn skipped_volume(pv: &Value) -> VolumeInfo {
     }
 }
 
-/// Encode a batch on the blocking pool and hand it to the writer thread.
+/// Encode a batch of (small, already fetched) items on the blocking pool and hand it to the
+/// writer thread.
 async fn send_batch(
     tx: &mpsc::Sender<Vec<Encoded>>,
     res: &ApiResourceInfo,
     preferred: bool,
     items: Vec<Value>,
-    _shared: &Mutex<Shared>,
     progress: &dyn Progress,
 ) -> Result<()> {
     if items.is_empty() {
         return Ok(());
     }
     let res = res.clone();
-    let batch = tokio::task::spawn_blocking(move || encode_batch(&res, preferred, &items))
-        .await
-        .map_err(|e| Error::Task(e.to_string()))?;
+    let batch = tokio::task::spawn_blocking(move || {
+        items
+            .iter()
+            .map(|obj| encode_item(&res, preferred, obj))
+            .collect::<Vec<_>>()
+    })
+    .await
+    .map_err(|e| Error::Task(e.to_string()))?;
+    deliver(tx, batch, progress).await
+}
+
+/// Hand encoded items to the writer thread (waits while its queue is full).
+async fn deliver(
+    tx: &mpsc::Sender<Vec<Encoded>>,
+    batch: Vec<Encoded>,
+    progress: &dyn Progress,
+) -> Result<()> {
+    if batch.is_empty() {
+        return Ok(());
+    }
     let (n, bytes) = (
         batch.len() as u64,
         batch.iter().map(|e| e.json.len() as u64).sum(),
@@ -724,39 +770,85 @@ async fn send_batch(
     Ok(())
 }
 
-fn encode_batch(res: &ApiResourceInfo, preferred: bool, items: &[Value]) -> Vec<Encoded> {
+fn encode_item(res: &ApiResourceInfo, preferred: bool, obj: &Value) -> Encoded {
     let gr = res.group_resource();
-    let api_version = res.api_version();
-    items
-        .iter()
-        .map(|obj| {
-            let name = str_at(obj, "/metadata/name").unwrap_or_default();
-            let item = match (res.namespaced, str_at(obj, "/metadata/namespace")) {
-                (true, Some(ns)) => ItemRef::namespaced(gr.clone(), ns, name),
-                _ => ItemRef::cluster(gr.clone(), name),
-            };
-            let kind = str_at(obj, "/kind").unwrap_or(&res.kind);
-            let av = str_at(obj, "/apiVersion").unwrap_or(&api_version);
-            Encoded {
-                item,
-                version: res.version.clone(),
-                preferred,
-                list_key: format!("{av}/{kind}"),
-                json: gojson::to_vec(obj),
-            }
+    let name = str_at(obj, "/metadata/name").unwrap_or_default();
+    let item = match (res.namespaced, str_at(obj, "/metadata/namespace")) {
+        (true, Some(ns)) => ItemRef::namespaced(gr, ns, name),
+        _ => ItemRef::cluster(gr, name),
+    };
+    let kind = str_at(obj, "/kind").unwrap_or(&res.kind);
+    let list_key = match str_at(obj, "/apiVersion") {
+        Some(av) => format!("{av}/{kind}"),
+        None => format!("{}/{kind}", res.api_version()),
+    };
+    Encoded {
+        item,
+        version: res.version.clone(),
+        preferred,
+        list_key,
+        json: gojson::to_vec(obj),
+    }
+}
+
+/// The keys (`ns/name`) of one resource-list entry, packed in one buffer: Velero's resource
+/// list names every item, so it grows with the backup — at a few bytes over the key itself
+/// rather than a `String` and a tree node per item.
+#[derive(Default)]
+struct KeyList {
+    buf: String,
+    ends: Vec<u32>,
+}
+
+impl KeyList {
+    fn push(&mut self, key: &str) {
+        self.buf.push_str(key);
+        self.ends.push(u32::try_from(self.buf.len()).unwrap_or(u32::MAX));
+    }
+
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    fn keys(&self) -> impl Iterator<Item = &str> {
+        self.ends.iter().scan(0usize, |start, &end| {
+            let key = &self.buf[*start..end as usize];
+            *start = end as usize;
+            Some(key)
         })
-        .collect()
+    }
+
+    /// The keys sorted and de-duplicated (Velero's order), packed the same way.
+    fn into_sorted(self) -> KeyList {
+        let mut keys: Vec<&str> = self.keys().collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let mut out = KeyList {
+            buf: String::with_capacity(self.buf.len()),
+            ends: Vec::with_capacity(keys.len()),
+        };
+        for k in keys {
+            out.push(k);
+        }
+        out
+    }
+}
+
+impl Serialize for KeyList {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_seq(self.keys())
+    }
 }
 
 /// What the writer thread produced.
 struct Written {
-    resource_list: BTreeMap<String, BTreeSet<String>>,
-    index: Vec<u8>,
+    resource_list: BTreeMap<String, KeyList>,
     item_bytes: u64,
 }
 
 fn write_archive(
     out: skiff_store::bridge::BlockingWriter,
+    index_out: skiff_store::bridge::BlockingWriter,
     mut rx: mpsc::Receiver<Vec<Encoded>>,
     level: u32,
     failed: &AtomicBool,
@@ -768,7 +860,8 @@ fn write_archive(
             ..WriterOptions::default()
         },
     );
-    let mut resource_list: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut index = IndexStream::new(index_out)?;
+    let mut resource_list: BTreeMap<String, KeyList> = BTreeMap::new();
     let mut item_bytes = 0u64;
     while let Some(batch) = rx.blocking_recv() {
         for e in batch {
@@ -781,22 +874,27 @@ fn write_archive(
             resource_list
                 .entry(e.list_key)
                 .or_default()
-                .insert(e.item.list_key());
+                .push(&e.item.list_key());
         }
+        index.push_all(w.take_entries())?;
     }
     if failed.load(Ordering::SeqCst) {
-        // Dropping the writer without finishing aborts the upload: nothing becomes visible.
+        // Dropping the writers without finishing aborts the uploads: nothing becomes visible.
         return Err(Error::Interrupted);
     }
-    let (out, index) = w.finish()?;
-    out.finish().map_err(|e| Error::Io {
+    let (out, rest) = w.finish()?;
+    let finish_err = |what: &str, e| Error::Io {
         op: "finish upload of",
-        path: "tarball".into(),
+        path: what.into(),
         source: e,
-    })?;
+    };
+    out.finish().map_err(|e| finish_err("tarball", e))?;
+    index
+        .finish(rest)?
+        .finish()
+        .map_err(|e| finish_err("skiff index", e))?;
     Ok(Written {
         resource_list,
-        index: index.to_gzip_json()?,
         item_bytes,
     })
 }
@@ -809,9 +907,9 @@ async fn backup_related(
     shared: &Mutex<Shared>,
     tx: &mpsc::Sender<Vec<Encoded>>,
     crd_names: &HashSet<String>,
+    progress: &dyn Progress,
 ) -> Result<()> {
     let related = std::mem::take(&mut shared.lock().expect("state lock").related);
-    let progress = crate::progress::NoProgress;
 
     // Pods → PVCs (GET; PVCs bypass label selectors like Velero's related items).
     if let Some(res) = surface.preferred("persistentvolumeclaims") {
@@ -832,12 +930,22 @@ async fn backup_related(
                 batch.push(obj);
             }
         }
-        send_batch(tx, res, true, batch, shared, &progress).await?;
+        send_batch(tx, res, true, batch, progress).await?;
     }
     // PVCs → PVs (including those just pulled in).
     let pvs = std::mem::take(&mut shared.lock().expect("state lock").related.pvs);
     let pvs: BTreeSet<String> = related.pvs.union(&pvs).cloned().collect();
-    fetch_cluster_related(cluster, surface, sel, shared, tx, "persistentvolumes", &pvs).await?;
+    fetch_cluster_related(
+        cluster,
+        surface,
+        sel,
+        shared,
+        tx,
+        "persistentvolumes",
+        &pvs,
+        progress,
+    )
+    .await?;
     fetch_cluster_related(
         cluster,
         surface,
@@ -846,6 +954,7 @@ async fn backup_related(
         tx,
         "priorityclasses.scheduling.k8s.io",
         &related.priority_classes,
+        progress,
     )
     .await?;
 
@@ -886,7 +995,7 @@ async fn backup_related(
                 batch.push(crb);
             }
         }
-        send_batch(tx, res, true, batch, shared, &progress).await?;
+        send_batch(tx, res, true, batch, progress).await?;
         fetch_cluster_related(
             cluster,
             surface,
@@ -895,6 +1004,7 @@ async fn backup_related(
             tx,
             "clusterroles.rbac.authorization.k8s.io",
             &roles,
+            progress,
         )
         .await?;
     }
@@ -915,6 +1025,7 @@ async fn backup_related(
             tx,
             "customresourcedefinitions.apiextensions.k8s.io",
             &wanted,
+            progress,
         )
         .await?;
     }
@@ -956,6 +1067,7 @@ async fn get_related(
     }
 }
 
+#[allow(clippy::too_many_arguments)] // The related-items pass's shared state, passed through.
 async fn fetch_cluster_related(
     cluster: &Cluster,
     surface: &ApiSurface,
@@ -964,6 +1076,7 @@ async fn fetch_cluster_related(
     tx: &mpsc::Sender<Vec<Encoded>>,
     gr: &str,
     names: &BTreeSet<String>,
+    progress: &dyn Progress,
 ) -> Result<()> {
     if names.is_empty() || !sel.allows_related_cluster(gr) {
         return Ok(());
@@ -989,5 +1102,5 @@ async fn fetch_cluster_related(
             batch.push(obj);
         }
     }
-    send_batch(tx, res, true, batch, shared, &crate::progress::NoProgress).await
+    send_batch(tx, res, true, batch, progress).await
 }

@@ -286,7 +286,9 @@ impl Selection {
     /// taken, else the reason it is skipped.
     pub fn skip_reason(&self, gr: &str, namespaced: bool, obj: &Value) -> Option<&'static str> {
         if obj
-            .pointer(&format!("/metadata/labels/{}", EXCLUDE_LABEL.replace('/', "~1")))
+            .get("metadata")
+            .and_then(|m| m.get("labels"))
+            .and_then(|l| l.get(EXCLUDE_LABEL))
             .and_then(Value::as_str)
             == Some("true")
         {

@@ -227,10 +227,16 @@ pub struct NamespacePlan {
 }
 
 /// A set of items the executor may create in parallel.
+///
+/// Waves of one stage (see `order`) differ only by ownership level: an item of a later wave of
+/// the same stage waits for its [`PlannedItem::owners`], not for the whole earlier wave. Waves of
+/// a later stage wait for every earlier stage.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Wave {
     /// Position, from 0.
     pub index: usize,
+    /// Ordinal of the wave's stage (waves with equal `stage` are ownership levels of one stage).
+    pub stage: usize,
     /// What the wave holds.
     pub name: String,
     /// Items in Velero's resource order, then namespace, then name.
@@ -252,6 +258,10 @@ pub struct PlannedItem {
     pub actions: Vec<String>,
     /// What to wait for after creating it.
     pub wait: Option<Wait>,
+    /// Items of earlier waves of the same stage created before this one (its owners in the
+    /// backup; ownership cycles are cut).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub owners: Vec<ItemKey>,
 }
 
 /// The API endpoint and identity of a planned object in the target.

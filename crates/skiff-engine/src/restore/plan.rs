@@ -295,6 +295,7 @@ pub fn plan(
                 status,
                 actions: item_actions,
                 wait,
+                owners: Vec::new(),
             },
         ));
     }
@@ -404,6 +405,7 @@ pub fn plan(
                 status: None,
                 actions: ns_actions,
                 wait: Some(Wait::NamespaceReady(target)),
+                owners: Vec::new(),
             },
         ));
     }
@@ -439,12 +441,39 @@ pub fn plan(
             planned[c].1.source
         ));
     }
+    // Owners the executor waits for: same stage, strictly earlier wave (cycles were cut there).
+    let owners: Vec<Vec<ItemKey>> = deps
+        .iter()
+        .enumerate()
+        .map(|(n, ds)| {
+            let mut o: Vec<ItemKey> = ds
+                .iter()
+                .filter(|&&d| stages[d] == stages[n] && assigned[d].0 < assigned[n].0)
+                .map(|&d| planned[d].1.source.clone())
+                .collect();
+            o.sort();
+            o.dedup();
+            o
+        })
+        .collect();
+    let stage_ordinal: BTreeMap<&Stage, usize> = stages
+        .iter()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .enumerate()
+        .map(|(i, s)| (s, i))
+        .collect();
+    let stage_of: Vec<usize> = stages.iter().map(|s| stage_ordinal[s]).collect();
     let mut waves: BTreeMap<usize, Wave> = BTreeMap::new();
-    for ((_, item), (w, name)) in planned.into_iter().zip(assigned) {
+    for ((((_, mut item), (w, name)), owners), stage) in
+        planned.into_iter().zip(assigned).zip(owners).zip(stage_of)
+    {
+        item.owners = owners;
         waves
             .entry(w)
             .or_insert_with(|| Wave {
                 index: w,
+                stage,
                 name,
                 items: vec![],
             })

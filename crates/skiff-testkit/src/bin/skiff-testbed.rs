@@ -61,6 +61,11 @@ enum Cmd {
         /// Also start an S3 server (s3s-fs) on loopback with a bucket `skiff`.
         #[arg(long)]
         with_s3: bool,
+        /// Do not start kube-controller-manager: the cluster then holds exactly what is
+        /// created in it (no ReplicaSets/Pods from Deployments, no token Secrets) — what the
+        /// backup benchmark uses.
+        #[arg(long)]
+        no_controller_manager: bool,
         /// Return once the bed is ready; stop it later with `skiff-testbed down`.
         #[arg(long, short)]
         detach: bool,
@@ -111,8 +116,18 @@ fn main() -> Result<()> {
     tracing_init();
     let cli = Cli::parse();
     match cli.command {
-        Cmd::Up { at, with_s3, detach } if detach => up_detached(&at, with_s3),
-        Cmd::Up { at, with_s3, .. } => runtime()?.block_on(up_foreground(&at, with_s3)),
+        Cmd::Up {
+            at,
+            with_s3,
+            no_controller_manager,
+            detach,
+        } if detach => up_detached(&at, with_s3, !no_controller_manager),
+        Cmd::Up {
+            at,
+            with_s3,
+            no_controller_manager,
+            ..
+        } => runtime()?.block_on(up_foreground(&at, with_s3, !no_controller_manager)),
         Cmd::Env { at, path } => {
             let file = at.dir().join("env");
             if path {
@@ -181,7 +196,7 @@ fn read_pid(path: &Path) -> Option<u32> {
     std::fs::read_to_string(path).ok()?.trim().parse().ok()
 }
 
-async fn up_foreground(at: &Where, with_s3: bool) -> Result<()> {
+async fn up_foreground(at: &Where, with_s3: bool, controller_manager: bool) -> Result<()> {
     let dir = at.dir();
     std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
     let pid_file = dir.join("testbed.pid");
@@ -199,6 +214,7 @@ async fn up_foreground(at: &Where, with_s3: bool) -> Result<()> {
     let begin = Instant::now();
     let bed = TestBed::start_with(BedOptions {
         dir: Some(dir.clone()),
+        controller_manager,
         ..BedOptions::named(at.name.clone())
     })
     .await?;
@@ -280,7 +296,7 @@ fn write_private(path: &Path, contents: &str) -> Result<()> {
     Ok(())
 }
 
-fn up_detached(at: &Where, with_s3: bool) -> Result<()> {
+fn up_detached(at: &Where, with_s3: bool, controller_manager: bool) -> Result<()> {
     use std::os::unix::process::CommandExt as _;
     let dir = at.dir();
     std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
@@ -299,6 +315,9 @@ fn up_detached(at: &Where, with_s3: bool) -> Result<()> {
     cmd.arg("up").arg("--dir").arg(&dir).arg("--name").arg(&at.name);
     if with_s3 {
         cmd.arg("--with-s3");
+    }
+    if !controller_manager {
+        cmd.arg("--no-controller-manager");
     }
     // Own process group: the terminal's Ctrl-C does not reach the background bed.
     let mut child = cmd
