@@ -172,11 +172,11 @@ pub struct BackupArgs {
     /// Back up every served API version (Velero's `EnableAPIGroupVersions` layout).
     #[arg(long)]
     pub all_api_versions: bool,
-    /// LIST page size.
-    #[arg(long, default_value_t = 500)]
+    /// LIST page size (250 keeps peak memory flat; larger pages buy little on a fast apiserver).
+    #[arg(long, default_value_t = skiff_engine::backup::DEFAULT_BACKUP_PAGE_SIZE)]
     pub page_size: u32,
-    /// Resource types listed at once.
-    #[arg(long, default_value_t = 4)]
+    /// Resource types listed at once (each holds one page in memory).
+    #[arg(long, default_value_t = skiff_engine::backup::DEFAULT_LIST_CONCURRENCY)]
     pub list_concurrency: usize,
     /// gzip level (1-9).
     #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(0..=9))]
