@@ -916,6 +916,14 @@ async fn backup_related(
     progress: &dyn Progress,
 ) -> Result<()> {
     let related = std::mem::take(&mut shared.lock().expect("state lock").related);
+    let pass = RelatedPass {
+        cluster,
+        surface,
+        sel,
+        shared,
+        tx,
+        progress,
+    };
 
     // Pods → PVCs (GET; PVCs bypass label selectors like Velero's related items).
     if let Some(res) = surface.preferred("persistentvolumeclaims") {
@@ -941,26 +949,11 @@ async fn backup_related(
     // PVCs → PVs (including those just pulled in).
     let pvs = std::mem::take(&mut shared.lock().expect("state lock").related.pvs);
     let pvs: BTreeSet<String> = related.pvs.union(&pvs).cloned().collect();
+    fetch_cluster_related(&pass, "persistentvolumes", &pvs).await?;
     fetch_cluster_related(
-        cluster,
-        surface,
-        sel,
-        shared,
-        tx,
-        "persistentvolumes",
-        &pvs,
-        progress,
-    )
-    .await?;
-    fetch_cluster_related(
-        cluster,
-        surface,
-        sel,
-        shared,
-        tx,
+        &pass,
         "priorityclasses.scheduling.k8s.io",
         &related.priority_classes,
-        progress,
     )
     .await?;
 
@@ -1002,17 +995,7 @@ async fn backup_related(
             }
         }
         send_batch(tx, res, true, batch, progress).await?;
-        fetch_cluster_related(
-            cluster,
-            surface,
-            sel,
-            shared,
-            tx,
-            "clusterroles.rbac.authorization.k8s.io",
-            &roles,
-            progress,
-        )
-        .await?;
+        fetch_cluster_related(&pass, "clusterroles.rbac.authorization.k8s.io", &roles).await?;
     }
 
     // Custom resources → their CRDs, appended last.
@@ -1023,17 +1006,7 @@ async fn backup_related(
             .filter(|gr| crd_names.contains(*gr))
             .cloned()
             .collect();
-        fetch_cluster_related(
-            cluster,
-            surface,
-            sel,
-            shared,
-            tx,
-            "customresourcedefinitions.apiextensions.k8s.io",
-            &wanted,
-            progress,
-        )
-        .await?;
+        fetch_cluster_related(&pass, "customresourcedefinitions.apiextensions.k8s.io", &wanted).await?;
     }
     Ok(())
 }
@@ -1073,17 +1046,25 @@ async fn get_related(
     }
 }
 
-#[allow(clippy::too_many_arguments)] // The related-items pass's shared state, passed through.
-async fn fetch_cluster_related(
-    cluster: &Cluster,
-    surface: &ApiSurface,
-    sel: &Selection,
-    shared: &Mutex<Shared>,
-    tx: &mpsc::Sender<Vec<Encoded>>,
-    gr: &str,
-    names: &BTreeSet<String>,
-    progress: &dyn Progress,
-) -> Result<()> {
+/// What every cluster-scoped related-item fetch of [`backup_related`] works with.
+struct RelatedPass<'a> {
+    cluster: &'a Cluster,
+    surface: &'a ApiSurface,
+    sel: &'a Selection,
+    shared: &'a Mutex<Shared>,
+    tx: &'a mpsc::Sender<Vec<Encoded>>,
+    progress: &'a dyn Progress,
+}
+
+async fn fetch_cluster_related(pass: &RelatedPass<'_>, gr: &str, names: &BTreeSet<String>) -> Result<()> {
+    let RelatedPass {
+        cluster,
+        surface,
+        sel,
+        shared,
+        tx,
+        progress,
+    } = *pass;
     if names.is_empty() || !sel.allows_related_cluster(gr) {
         return Ok(());
     }
