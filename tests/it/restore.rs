@@ -249,8 +249,11 @@ fn normalize(v: &Value) -> Value {
         }
         "PersistentVolume" => {
             if let Some(c) = v.pointer_mut("/spec/claimRef").and_then(Value::as_object_mut) {
-                c.remove("uid");
-                c.remove("resourceVersion");
+                // The PV binder completes a claimRef (uid, resourceVersion, apiVersion, kind)
+                // when it binds; whether it has on either cluster at compare time is timing.
+                for k in ["uid", "resourceVersion", "apiVersion", "kind"] {
+                    c.remove(k);
+                }
             }
         }
         "PersistentVolumeClaim" => {
