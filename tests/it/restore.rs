@@ -385,7 +385,7 @@ async fn seeded_round_trip_rerun_and_storm() -> Result<()> {
     let mut compared = 0;
     let mut diffs = Vec::new();
     for item in plan.items() {
-        if controller_made(&item.source.group_resource, &item.object) {
+        if controller_made(&item.source.group_resource, &item.object.to_value()) {
             continue;
         }
         let tr = &item.target;
@@ -459,7 +459,7 @@ async fn seeded_round_trip_rerun_and_storm() -> Result<()> {
     // to restored ReplicaSets / Services) are created again: that is Velero's default too.
     for i in plan2.items() {
         if !not_created.contains(i.source.to_string().as_str())
-            && !controller_made(&i.source.group_resource, &i.object)
+            && !controller_made(&i.source.group_resource, &i.object.to_value())
         {
             *created.entry(i.source.group_resource.as_str()).or_default() += 1;
         }
@@ -519,7 +519,7 @@ async fn seeded_round_trip_rerun_and_storm() -> Result<()> {
                 .is_none_or(|p| {
                     // The namespace itself was created first, from the plan's namespace list.
                     p.source.group_resource != "namespaces"
-                        && !controller_made(&p.source.group_resource, &p.object)
+                        && !controller_made(&p.source.group_resource, &p.object.to_value())
                 })
         })
         .collect();
@@ -853,7 +853,7 @@ async fn crafted_cases() -> Result<()> {
         namespace: Some("case-a".into()),
         name: "z".into(),
         api_version: "nowhere.test/v1".into(),
-        object: orphan,
+        object: orphan.into(),
         alt_versions: Vec::new(),
     });
 

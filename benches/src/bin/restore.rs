@@ -1,6 +1,6 @@
 //! Restore throughput of the real `skiff restore` binary against baselines measured in the same
-//! run: raw concurrent creates, and serial `kubectl create -f` (loopback and through a 5 ms
-//! latency proxy standing in for a remote cluster).
+//! run: raw concurrent creates of the same objects, and serial `kubectl create -f` (loopback and
+//! through a 5 ms latency proxy standing in for a remote cluster).
 //!
 //! ```text
 //! cargo build --release -p skiff-cli
@@ -8,14 +8,21 @@
 //! ```
 //!
 //! Per size: a source bed is seeded and backed up once (`skiff backup --include-namespaces <the
-//! workload's namespaces>`) into a local folder. Each measurement then gets a fresh, empty target
-//! bed (so every run creates everything):
-//! * loopback: raw creates (`raw_create_rate`, same concurrency as the restore) then `skiff restore`;
-//! * loopback: serial `kubectl create --validate=false -f <dir>` of the items `skiff inspect --extract` wrote
-//!   (server-set fields stripped, files ordered CRDs → namespaces → cluster objects → namespaced);
-//! * the same two through a `FaultProxy` adding 5 ms latency per request.
+//! workload's namespaces>`) into a local folder, and the backup's items are written out as one
+//! JSON file per object (`skiff inspect --extract`, server-set fields stripped, events and nodes
+//! left out, files ordered CRDs → namespaces → cluster objects → namespaced). Each measurement
+//! then gets a fresh, empty target bed with a controller-manager (so every run creates
+//! everything, against the same kind of cluster):
+//! * loopback: `skiff restore`, then on the same bed the bed's ceiling (`raw_create_rate`: bare
+//!   `ConfigMaps`, or `Secrets` for `deep`, same concurrency) — printed for reference, no goal;
+//! * loopback: **the goal's baseline**, raw concurrent creates of the same objects
+//!   (`raw_same_objects`): CRDs and namespaces first as untimed setup (CRDs waited for until
+//!   `Established`), then every other file sent (POST) at the restore's concurrency with no client-side
+//!   work and no ordering (201 and 409 `AlreadyExists` count as done, failures are reported);
+//! * loopback: serial `kubectl create --validate=false -f <dir>` of the same files;
+//! * through a `FaultProxy` adding 5 ms latency per request: `skiff restore` and kubectl again.
 //!
-//! For `deep` (30k Secrets in one namespace) only the skiff restore and the raw-create probe run;
+//! For `deep` (30k Secrets in one namespace) only the skiff restore and the two raw baselines run;
 //! its wall time is printed beside Velero's published figure (52 min). Its source bed runs without
 //! the controller-manager (nothing in the workload needs a controller), which seeds faster.
 //!
@@ -45,6 +52,10 @@ struct Args {
     sizes: Vec<Size>,
     seed: u64,
     concurrency: usize,
+    /// `--serve-latency-target DIR`: only start a fresh target bed behind the 5 ms latency proxy,
+    /// write its kubeconfig to `DIR/kubeconfig` and wait for Ctrl-C (for profiling by hand, e.g.
+    /// `SKIFF_LOG=debug skiff restore … --kubeconfig DIR/kubeconfig`).
+    serve_latency_target: Option<PathBuf>,
 }
 
 fn parse_args() -> Result<Args> {
@@ -52,6 +63,7 @@ fn parse_args() -> Result<Args> {
         sizes: vec![Size::S, Size::Deep],
         seed: 42,
         concurrency: 32,
+        serve_latency_target: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -61,9 +73,16 @@ fn parse_args() -> Result<Args> {
             "--concurrency" => {
                 args.concurrency = it.next().context("--concurrency needs a value")?.parse()?;
             }
+            "--serve-latency-target" => {
+                args.serve_latency_target = Some(
+                    it.next()
+                        .context("--serve-latency-target needs a directory")?
+                        .into(),
+                );
+            }
             "-h" | "--help" => {
                 println!(
-                    "usage: restore [--sizes s,m,deep] [--seed S] [--concurrency N]   (build `cargo build --release -p skiff-cli` first)"
+                    "usage: restore [--sizes s,m,deep] [--seed S] [--concurrency N] | --serve-latency-target DIR   (build `cargo build --release -p skiff-cli` first)"
                 );
                 std::process::exit(0);
             }
@@ -87,6 +106,21 @@ async fn main() {
 async fn run() -> Result<()> {
     let args = parse_args()?;
     skiff_kube::install_crypto_provider();
+    if let Some(dir) = &args.serve_latency_target {
+        std::fs::create_dir_all(dir)?;
+        let tgt = target("rsbench-manual", Via::Latency, dir).await?;
+        let kc = dir.join("kubeconfig");
+        std::fs::copy(&tgt.kubeconfig, &kc)?;
+        println!(
+            "target bed behind the {LATENCY:?} latency proxy: --kubeconfig {} (Ctrl-C stops it)",
+            kc.display()
+        );
+        tokio::signal::ctrl_c().await?;
+        if let Some(proxy) = &tgt.proxy {
+            println!("proxy stats: {:?}", proxy.stats());
+        }
+        return Ok(());
+    }
     let skiff = common::skiff_binary()?;
     let mut summary = Vec::new();
     for &size in &args.sizes {
@@ -304,6 +338,224 @@ async fn kubectl_serial(dir: &Path, kubeconfig: &Path, files: usize) -> Result<R
     })
 }
 
+/// One object file of the kubectl directory, ready to POST.
+struct ObjectFile {
+    api_version: String,
+    kind: String,
+    namespace: Option<String>,
+    name: String,
+    body: Vec<u8>,
+}
+
+/// What [`raw_same_objects`] did.
+struct RawSame {
+    /// Objects sent in the timed part.
+    timed: usize,
+    created: usize,
+    existed: usize,
+    failed: usize,
+    first_failure: Option<String>,
+    /// CRDs and namespaces created (and CRDs waited for) before the clock starts.
+    setup: usize,
+    setup_wall: Duration,
+    wall: Duration,
+}
+
+impl RawSame {
+    fn rate(&self) -> f64 {
+        (self.created + self.existed) as f64 / self.wall.as_secs_f64().max(1e-9)
+    }
+}
+
+/// Reads the files `prepare_kubectl_dir` wrote (the backup's objects, server-set fields stripped).
+fn read_object_files(dir: &Path) -> Result<Vec<ObjectFile>> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<std::io::Result<_>>()?;
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|p| {
+            let body = std::fs::read(&p).with_context(|| format!("reading {}", p.display()))?;
+            let v: Value =
+                serde_json::from_slice(&body).with_context(|| format!("parsing {}", p.display()))?;
+            let s = |ptr: &str| v.pointer(ptr).and_then(Value::as_str).map(str::to_owned);
+            Ok(ObjectFile {
+                api_version: s("/apiVersion").unwrap_or_default(),
+                kind: s("/kind").unwrap_or_default(),
+                namespace: s("/metadata/namespace"),
+                name: s("/metadata/name").unwrap_or_default(),
+                body,
+            })
+        })
+        .collect()
+}
+
+/// How one POST ended.
+enum Posted {
+    Created,
+    Existed,
+    Failed(String),
+}
+
+async fn post_object(client: &kube::Client, path: String, body: Vec<u8>) -> Posted {
+    let req = match http::Request::post(&path)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(body)
+    {
+        Ok(r) => r,
+        Err(e) => return Posted::Failed(format!("{path}: {e}")),
+    };
+    match client.request_text(req).await {
+        Ok(_) => Posted::Created,
+        Err(kube::Error::Api(status)) if status.code == 409 => Posted::Existed,
+        Err(e) => Posted::Failed(format!("POST {path}: {e}")),
+    }
+}
+
+/// POSTs every `(path, body)` with exactly `concurrency` requests in flight (workers taking the
+/// next object in order as soon as one finishes).
+async fn post_all(
+    client: &kube::Client,
+    work: Vec<(String, Vec<u8>)>,
+    concurrency: usize,
+) -> Result<Vec<Posted>> {
+    let queue = std::sync::Arc::new(std::sync::Mutex::new(work.into_iter()));
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..concurrency.max(1) {
+        let queue = queue.clone();
+        let client = client.clone();
+        workers.spawn(async move {
+            let mut done = Vec::new();
+            loop {
+                let next = queue.lock().map_or(None, |mut q| q.next());
+                let Some((path, body)) = next else { break };
+                done.push(post_object(&client, path, body).await);
+            }
+            done
+        });
+    }
+    let mut out = Vec::new();
+    while let Some(done) = workers.join_next().await {
+        out.extend(done.context("raw baseline worker panicked")?);
+    }
+    Ok(out)
+}
+
+/// `(apiVersion, kind)` → `(plural, namespaced)` for every served version, from discovery.
+async fn kind_map(
+    client: &kube::Client,
+) -> Result<std::collections::HashMap<(String, String), (String, bool)>> {
+    let cluster = skiff_kube::Cluster::from_client(client.clone(), skiff_kube::LimiterConfig::default());
+    let surface = cluster.discover(true).await.context("discovery")?;
+    Ok(surface
+        .resources
+        .iter()
+        .map(|r| {
+            (
+                (r.api_version(), r.kind.clone()),
+                (r.resource.clone(), r.namespaced),
+            )
+        })
+        .collect())
+}
+
+/// The honest baseline of the restore: the same objects (the stripped files of
+/// `prepare_kubectl_dir`) created on a fresh bed at the same concurrency, with no client-side work
+/// and no ordering beyond CRDs and namespaces first (untimed setup, CRDs waited for until
+/// `Established`). Everything else is sent at once, `concurrency` in flight, in file order;
+/// 201 and 409 `AlreadyExists` both count as done (a controller may have created the object first).
+async fn raw_same_objects(bed: &TestBed, dir: &Path, concurrency: usize) -> Result<RawSame> {
+    let files = read_object_files(dir)?;
+    let client = bed.client().await?;
+    let (setup, timed): (Vec<ObjectFile>, Vec<ObjectFile>) = files
+        .into_iter()
+        .partition(|f| matches!(f.kind.as_str(), "CustomResourceDefinition" | "Namespace"));
+    let path_of = |map: &std::collections::HashMap<(String, String), (String, bool)>, f: &ObjectFile| {
+        let (plural, namespaced) = map.get(&(f.api_version.clone(), f.kind.clone()))?;
+        let prefix = if f.api_version.contains('/') {
+            format!("/apis/{}", f.api_version)
+        } else {
+            format!("/api/{}", f.api_version)
+        };
+        Some(match (&f.namespace, namespaced) {
+            (Some(ns), true) => format!("{prefix}/namespaces/{ns}/{plural}"),
+            _ => format!("{prefix}/{plural}"),
+        })
+    };
+
+    // Untimed setup: CRDs and namespaces, then wait for the CRDs.
+    let setup_begin = Instant::now();
+    let map = kind_map(&client).await?;
+    let mut setup_failures = Vec::new();
+    let mut setup_work = Vec::new();
+    for f in &setup {
+        match path_of(&map, f) {
+            Some(p) => setup_work.push((p, f.body.clone())),
+            None => setup_failures.push(format!("{} {}: not served", f.api_version, f.kind)),
+        }
+    }
+    for o in post_all(&client, setup_work, concurrency).await? {
+        if let Posted::Failed(e) = o {
+            setup_failures.push(e);
+        }
+    }
+    if let Some(e) = setup_failures.first() {
+        bail!("raw baseline setup: {} failures, e.g. {e}", setup_failures.len());
+    }
+    for f in setup.iter().filter(|f| f.kind == "CustomResourceDefinition") {
+        seed::wait_crd_established(&client, &f.name, Duration::from_secs(60)).await?;
+    }
+    // Discovery again, until it serves every kind of the files (new CRDs show up shortly after
+    // they are Established).
+    let mut map = kind_map(&client).await?;
+    for _ in 0..50 {
+        if timed.iter().all(|f| path_of(&map, f).is_some()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        map = kind_map(&client).await?;
+    }
+    let setup_wall = setup_begin.elapsed();
+
+    let mut unmapped = 0;
+    let work: Vec<(String, Vec<u8>)> = timed
+        .iter()
+        .filter_map(|f| {
+            let p = path_of(&map, f);
+            if p.is_none() {
+                unmapped += 1;
+            }
+            p.map(|p| (p, f.body.clone()))
+        })
+        .collect();
+    let begin = Instant::now();
+    let outcomes = post_all(&client, work, concurrency).await?;
+    let wall = begin.elapsed();
+    let mut out = RawSame {
+        timed: timed.len(),
+        created: 0,
+        existed: 0,
+        failed: unmapped,
+        first_failure: (unmapped > 0).then(|| format!("{unmapped} objects of kinds the bed does not serve")),
+        setup: setup.len(),
+        setup_wall,
+        wall,
+    };
+    for o in outcomes {
+        match o {
+            Posted::Created => out.created += 1,
+            Posted::Existed => out.existed += 1,
+            Posted::Failed(e) => {
+                out.failed += 1;
+                out.first_failure.get_or_insert(e);
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// What a measurement talks to: the bed directly or through a 5 ms latency proxy.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Via {
@@ -446,13 +698,56 @@ async fn one_size(skiff: &Path, size: Size, args: &Args, summary: &mut Vec<Strin
     drop(first);
     let line = common::ratio_line(
         &format!(
-            "[{size}] restore objects/s ÷ raw concurrent-create objects/s (concurrency {}; {:.0} vs {:.0})",
+            "[{size}] restore objects/s ÷ bed ceiling, raw concurrent {probe_kind:?} creates (concurrency {}; {:.0} vs {:.0})",
             args.concurrency,
             restore.rate(),
             raw.per_sec()
         ),
         restore.rate(),
         raw.per_sec(),
+        None,
+    );
+    println!("{line}");
+    summary.push(line);
+
+    // 2. The backup's objects as files (the raw baseline and kubectl POST these).
+    let (kdir, files) = {
+        let skiff = skiff.to_path_buf();
+        let location = location.clone();
+        let w = work.path().to_path_buf();
+        blocking(move || prepare_kubectl_dir(&skiff, &location, &w)).await?
+    };
+    println!("object files: {files} (events/nodes left out, server fields stripped)");
+
+    // 3. Raw concurrent creates of the same objects on a fresh bed: the goal's baseline.
+    let tgt = target(&tag("r"), Via::Loopback, work.path()).await?;
+    let same = raw_same_objects(&tgt.bed, &kdir, args.concurrency).await?;
+    drop(tgt);
+    println!(
+        "  raw concurrent creates of the same objects (concurrency {}): {} timed: {} created, {} already existed, {} failed, wall {:.2}s = {:.0} objects/s (untimed setup: {} CRDs/namespaces in {:.2}s)",
+        args.concurrency,
+        same.timed,
+        same.created,
+        same.existed,
+        same.failed,
+        same.wall.as_secs_f64(),
+        same.rate(),
+        same.setup,
+        same.setup_wall.as_secs_f64()
+    );
+    if let Some(e) = &same.first_failure {
+        println!("    e.g. {}", e.chars().take(300).collect::<String>());
+    }
+    let line = common::ratio_line(
+        &format!(
+            "[{size}] restore objects/s ÷ raw concurrent creates of the same objects (concurrency {}; {:.0} vs {:.0}; raw failures {})",
+            args.concurrency,
+            restore.rate(),
+            same.rate(),
+            same.failed
+        ),
+        restore.rate(),
+        same.rate(),
         Some((">=", 0.7)),
     );
     println!("{line}");
@@ -469,15 +764,6 @@ async fn one_size(skiff: &Path, size: Size, args: &Args, summary: &mut Vec<Strin
         summary.push(line);
         return Ok(());
     }
-
-    // 2. kubectl baseline files.
-    let (kdir, files) = {
-        let skiff = skiff.to_path_buf();
-        let location = location.clone();
-        let w = work.path().to_path_buf();
-        blocking(move || prepare_kubectl_dir(&skiff, &location, &w)).await?
-    };
-    println!("kubectl baseline: {files} object files (events/nodes left out, server fields stripped)");
 
     let mut ratios = Vec::new();
     for via in [Via::Loopback, Via::Latency] {

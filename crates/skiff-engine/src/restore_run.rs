@@ -9,7 +9,8 @@ use crate::error::{Error, Result};
 use crate::offline::{BackupSource, for_each_entry};
 use crate::progress::Progress;
 use crate::restore::{
-    BackupItem, ExistingResourcePolicy, ItemKey, PlannedItem, RestorePlan, TargetFacts, Wait,
+    BackupItem, ExistingResourcePolicy, ItemKey, JsonDict, PlannedItem, RawJson, RestorePlan, TargetFacts,
+    Wait,
 };
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -30,12 +31,63 @@ use tokio_util::sync::CancellationToken;
 /// The field manager skiff applies with.
 pub const FIELD_MANAGER: &str = "skiff";
 
+/// An item's key, borrowed.
+fn item_key(i: &BackupItem) -> (&String, &Option<String>, &String) {
+    (&i.group_resource, &i.namespace, &i.name)
+}
+
+/// JSON bytes read before a compression dictionary is trained on them.
+const DICT_SAMPLE_BYTES: usize = 1 << 20;
+/// Items read before a compression dictionary is trained on them (with the bytes above).
+const DICT_SAMPLE_ITEMS: usize = 256;
+
+/// The items read so far.
+#[derive(Default)]
+struct Loading {
+    items: Vec<BackupItem>,
+    /// Other versions: key, apiVersion, object.
+    alts: Vec<(ItemKey, String, RawJson)>,
+    /// JSON bytes read while no dictionary was trained.
+    plain_bytes: usize,
+    /// Whether a dictionary was tried.
+    trained: bool,
+    dict: Option<Arc<JsonDict>>,
+}
+
+impl Loading {
+    /// Once enough items are in, trains a dictionary on them and compresses them with it.
+    fn maybe_train(&mut self) {
+        if self.trained
+            || self.plain_bytes < DICT_SAMPLE_BYTES
+            || self.items.len() + self.alts.len() < DICT_SAMPLE_ITEMS
+        {
+            return;
+        }
+        self.trained = true;
+        let samples: Vec<_> = self.items.iter().map(|i| i.object.bytes()).collect();
+        self.dict = JsonDict::train(&samples);
+        drop(samples);
+        if let Some(dict) = &self.dict {
+            for i in &mut self.items {
+                i.object = i.object.compress(dict);
+            }
+            for (_, _, o) in &mut self.alts {
+                *o = o.compress(dict);
+            }
+        }
+    }
+}
+
 /// Read every item of a backup (classic copies, plus other versions as fallbacks).
+///
+/// Each item is parsed once (to check it and read its `apiVersion`) and kept as compact JSON
+/// ([`RawJson`]), never as a parsed tree; after the first MiB of items a zstd dictionary is
+/// trained on them and every item is kept compressed with it. Memory grows with the backup's
+/// compressed JSON size, not with several times its JSON size.
 pub async fn load_items(source: &BackupSource, progress: &dyn Progress) -> Result<Vec<BackupItem>> {
     progress.stage("reading backup", None);
-    let acc: Arc<Mutex<BTreeMap<ItemKey, BackupItem>>> = Arc::default();
-    let alts: Arc<Mutex<Vec<(ItemKey, String, Value)>>> = Arc::default();
-    let (a1, a2) = (acc.clone(), alts.clone());
+    let acc: Arc<Mutex<Loading>> = Arc::default();
+    let a1 = acc.clone();
     for_each_entry(source, progress, move |e| {
         let EntryKind::Item(item, dir) = &e.kind else {
             return Ok(true);
@@ -49,42 +101,53 @@ pub async fn load_items(source: &BackupSource, progress: &dyn Progress) -> Resul
                 source,
             })
         })?;
-        let key = ItemKey {
-            group_resource: item.group_resource.clone(),
-            namespace: item.namespace.clone(),
-            name: item.name.clone(),
-        };
         let api_version = object
             .get("apiVersion")
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string();
-        if *dir == VersionDir::Classic {
-            a1.lock().expect("items lock").insert(
-                key,
-                BackupItem {
-                    group_resource: item.group_resource.clone(),
-                    namespace: item.namespace.clone(),
-                    name: item.name.clone(),
-                    api_version,
-                    object,
-                    alt_versions: Vec::new(),
-                },
-            );
-        } else {
-            a2.lock().expect("alts lock").push((key, api_version, object));
+        let mut acc = a1.lock().expect("items lock");
+        let raw = RawJson::with_dict(&object, acc.dict.as_ref());
+        drop(object);
+        if raw.dict().is_none() {
+            acc.plain_bytes += e.data.len();
         }
+        if *dir == VersionDir::Classic {
+            acc.items.push(BackupItem {
+                group_resource: item.group_resource.clone(),
+                namespace: item.namespace.clone(),
+                name: item.name.clone(),
+                api_version,
+                object: raw,
+                alt_versions: Vec::new(),
+            });
+        } else {
+            let key = ItemKey {
+                group_resource: item.group_resource.clone(),
+                namespace: item.namespace.clone(),
+                name: item.name.clone(),
+            };
+            acc.alts.push((key, api_version, raw));
+        }
+        acc.maybe_train();
         Ok(true)
     })
     .await?;
     progress.finish_stage();
-    let mut items = std::mem::take(&mut *acc.lock().expect("items lock"));
-    for (key, av, obj) in std::mem::take(&mut *alts.lock().expect("alts lock")) {
-        if let Some(it) = items.get_mut(&key) {
-            it.alt_versions.push((av, obj));
+    let Loading { mut items, alts, .. } = std::mem::take(&mut *acc.lock().expect("items lock"));
+    // In key order; of an item stored twice, the last copy read (as a map insert kept it).
+    items.reverse();
+    items.sort_by(|a, b| item_key(a).cmp(&item_key(b)));
+    items.dedup_by(|later, first| item_key(later) == item_key(first));
+    for (k, av, obj) in alts {
+        if let Ok(at) = items.binary_search_by(|i| {
+            (&i.group_resource, &i.namespace, &i.name).cmp(&(&k.group_resource, &k.namespace, &k.name))
+        }) {
+            items[at].alt_versions.push((av, obj));
         }
     }
-    Ok(items.into_values().collect())
+    items.shrink_to_fit();
+    Ok(items)
 }
 
 /// Facts about the target the planner uses (existing `ServiceAccounts` and `StorageClasses`).
@@ -309,7 +372,7 @@ async fn apply_item(ctx: &Ctx<'_>, item: &PlannedItem) -> (Outcome, Option<Strin
     let res = res_info(t);
     let ns = t.namespace.as_deref();
     let dry = ctx.opts.server_dry_run;
-    let outcome = match ctx.cluster.create(&res, ns, &item.object, dry).await {
+    let outcome = match ctx.cluster.create(&res, ns, &item.object.to_value(), dry).await {
         Ok(_) => (Outcome::Created, None),
         Err(e) if e.is_already_exists() => {
             // A create retried after a lost answer finds its own earlier success.
@@ -374,7 +437,8 @@ async fn existing(ctx: &Ctx<'_>, res: &ApiResourceInfo, item: &PlannedItem) -> (
         }
         Err(e) => return (Outcome::Failed, Some(crate::offline::chain(&e))),
     };
-    let same = is_subset(&comparable(&item.object), &current);
+    let object = item.object.to_value();
+    let same = is_subset(&comparable(&object), &current);
     match ctx.policy {
         None | Some(ExistingResourcePolicy::None) => {
             if same {
@@ -393,13 +457,12 @@ async fn existing(ctx: &Ctx<'_>, res: &ApiResourceInfo, item: &PlannedItem) -> (
             if same {
                 return (Outcome::Unchanged, None);
             }
-            let mut patch = comparable(&item.object);
+            let mut patch = comparable(&object);
             if let Some(m) = patch.get_mut("metadata").and_then(Value::as_object_mut) {
                 m.remove("namespace");
                 m.remove("name");
             }
-            let labels = item
-                .object
+            let labels = object
                 .pointer("/metadata/labels")
                 .cloned()
                 .unwrap_or(Value::Object(Map::new()));
@@ -415,7 +478,7 @@ async fn existing(ctx: &Ctx<'_>, res: &ApiResourceInfo, item: &PlannedItem) -> (
             }
         }
         Some(ExistingResourcePolicy::Apply) => {
-            let mut obj = item.object.clone();
+            let mut obj = object;
             if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
                 m.remove("managedFields");
             }
@@ -683,15 +746,17 @@ impl<'p> Schedule<'p> {
         }
         let index: std::collections::HashMap<&ItemKey, usize> =
             items.iter().enumerate().map(|(i, it)| (&it.source, i)).collect();
-        let mut crds: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+        let mut crds: BTreeMap<(String, String), usize> = BTreeMap::new();
         for (i, it) in items.iter().enumerate() {
-            if matches!(it.wait, Some(Wait::CrdEstablished(_)))
-                && let (Some(g), Some(r)) = (
-                    it.object.pointer("/spec/group").and_then(Value::as_str),
-                    it.object.pointer("/spec/names/plural").and_then(Value::as_str),
-                )
-            {
-                crds.insert((g, r), i);
+            if !matches!(it.wait, Some(Wait::CrdEstablished(_))) {
+                continue;
+            }
+            let crd = it.object.to_value();
+            if let (Some(g), Some(r)) = (
+                crd.pointer("/spec/group").and_then(Value::as_str),
+                crd.pointer("/spec/names/plural").and_then(Value::as_str),
+            ) {
+                crds.insert((g.to_string(), r.to_string()), i);
             }
         }
         let deps = items
@@ -703,7 +768,7 @@ impl<'p> Schedule<'p> {
                     .iter()
                     .filter_map(|o| index.get(o).copied())
                     .chain(
-                        crds.get(&(it.target.group.as_str(), it.target.resource.as_str()))
+                        crds.get(&(it.target.group.clone(), it.target.resource.clone()))
                             .copied(),
                     )
                     // Only earlier items: the order of the plan is a topological order.

@@ -101,9 +101,9 @@ pub async fn run(a: RestoreArgs, progress: &CliProgress) -> Result<u8, CliError>
     let (items, (surface, facts)) = (items?, target?);
     lap("backup read");
     progress.stage("planning", None);
-    let plan =
-        restore::plan(&items, &surface, &opts, &facts).map_err(|e| CliError::usage(offline::chain(&e)))?;
-    drop(items);
+    // Consuming: each item's JSON is freed once its final JSON is made.
+    let plan = restore::plan_owned(items, &surface, &opts, &facts)
+        .map_err(|e| CliError::usage(offline::chain(&e)))?;
     progress.finish_stage();
     lap("planned");
 

@@ -2,9 +2,9 @@
 
 use super::actions::{self, ActionCtx};
 use super::order::{CRDS, Ordering, Stage, assign_waves};
-use super::select::{Filters, OwnerIndex, owner_refs, recreated_by};
+use super::select::{Filters, ItemFacts, OwnerIndex, recreated_by};
 use super::{
-    BackupItem, ItemError, ItemKey, NamespacePlan, PlannedItem, RestoreOptions, RestorePlan, Result,
+    BackupItem, ItemError, ItemKey, NamespacePlan, PlannedItem, RawJson, RestoreOptions, RestorePlan, Result,
     SkipReason, SkippedItem, TargetFacts, TargetRef, Wait, Wave, remap,
 };
 use crate::glob::{IncludesExcludes, has_wildcard};
@@ -14,8 +14,79 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// Plan a restore of `items` into a cluster with API `surface`. Pure and deterministic: the same
 /// inputs (in any order) give the same plan.
+///
+/// Memory: each item is parsed twice, one at a time — once for the facts other items' plans
+/// need (selection, owners, related items, CRDs, Namespaces; see [`ItemFacts`]) and once to
+/// build its final JSON, which is kept serialized. No item stays parsed.
 pub fn plan(
     items: &[BackupItem],
+    surface: &ApiSurface,
+    opts: &RestoreOptions,
+    facts: &TargetFacts,
+) -> Result<RestorePlan> {
+    plan_items(items, Bodies { items, owned: None }, surface, opts, facts)
+}
+
+/// [`plan`], consuming the items: each item's JSON is freed as soon as its final JSON is made,
+/// so the backup's JSON and the plan's are never both held whole. Same plan as [`plan`].
+pub fn plan_owned(
+    mut items: Vec<BackupItem>,
+    surface: &ApiSurface,
+    opts: &RestoreOptions,
+    facts: &TargetFacts,
+) -> Result<RestorePlan> {
+    let owned = items
+        .iter_mut()
+        .map(|i| (std::mem::take(&mut i.object), std::mem::take(&mut i.alt_versions)))
+        .collect();
+    plan_items(
+        &items,
+        Bodies {
+            items: &items,
+            owned: Some(owned),
+        },
+        surface,
+        opts,
+        facts,
+    )
+}
+
+/// An item's JSON and its other versions.
+type Body = (RawJson, Vec<(String, RawJson)>);
+
+/// The JSON of the items being planned: in the items, or moved out of them (then freed item by
+/// item as the plan no longer needs it).
+struct Bodies<'a> {
+    items: &'a [BackupItem],
+    owned: Option<Vec<Body>>,
+}
+
+impl Bodies<'_> {
+    fn object(&self, n: usize) -> &RawJson {
+        match &self.owned {
+            Some(o) => &o[n].0,
+            None => &self.items[n].object,
+        }
+    }
+
+    fn alt_versions(&self, n: usize) -> &[(String, RawJson)] {
+        match &self.owned {
+            Some(o) => &o[n].1,
+            None => &self.items[n].alt_versions,
+        }
+    }
+
+    /// Item `n`'s JSON is no longer needed.
+    fn release(&mut self, n: usize) {
+        if let Some(o) = &mut self.owned {
+            o[n] = Default::default();
+        }
+    }
+}
+
+fn plan_items(
+    items: &[BackupItem],
+    mut bodies: Bodies<'_>,
     surface: &ApiSurface,
     opts: &RestoreOptions,
     facts: &TargetFacts,
@@ -30,32 +101,69 @@ pub fn plan(
     let mut skipped = Vec::new();
     let mut errors = Vec::new();
 
-    // Deterministic order: Velero's resource order, then namespace, then name; duplicates out.
-    let mut sorted: Vec<&BackupItem> = items.iter().collect();
-    let sort_key = |i: &BackupItem| {
+    // Deterministic order: Velero's resource order, then namespace, then name; duplicates out
+    // (the sort key holds the whole item key, so copies of one item are neighbours).
+    // `order[i]`: index in `items` of `sorted[i]`.
+    let mut order: Vec<usize> = (0..items.len()).collect();
+    order.sort_by_cached_key(|&n| {
+        let i = &items[n];
         (
             ordering.position(&i.group_resource),
             i.group_resource.clone(),
             i.namespace.clone(),
             i.name.clone(),
         )
-    };
-    sorted.sort_by_cached_key(|i| sort_key(i));
-    let mut seen = BTreeSet::new();
-    sorted.retain(|i| {
-        let fresh = seen.insert(i.key());
-        if !fresh {
+    });
+    let mut prev: Option<&BackupItem> = None;
+    order.retain(|&n| {
+        let i = &items[n];
+        let dup = prev.is_some_and(|p| {
+            (&p.group_resource, &p.namespace, &p.name) == (&i.group_resource, &i.namespace, &i.name)
+        });
+        if dup {
             skipped.push(SkippedItem {
                 key: i.key(),
                 reason: SkipReason::Duplicate,
             });
+        } else {
+            prev = Some(i);
         }
-        fresh
+        !dup
     });
-    let by_key: BTreeMap<ItemKey, usize> = sorted.iter().enumerate().map(|(i, it)| (it.key(), i)).collect();
+    let sorted: Vec<&BackupItem> = order.iter().map(|&n| &items[n]).collect();
+    // Final JSON is compressed with the items' dictionary (see `load_items`), if they have one.
+    let dict = order.iter().find_map(|&n| bodies.object(n).dict().cloned());
+    let encode = |v: &Value| RawJson::with_dict(v, dict.as_ref());
+    // Position of an item in `sorted` (binary search on the sort order: no map of every key).
+    let by_key = |k: &ItemKey| {
+        let want = (
+            ordering.position(&k.group_resource),
+            &k.group_resource,
+            &k.namespace,
+            &k.name,
+        );
+        sorted
+            .binary_search_by(|i| {
+                (
+                    ordering.position(&i.group_resource),
+                    &i.group_resource,
+                    &i.namespace,
+                    &i.name,
+                )
+                    .cmp(&want)
+            })
+            .ok()
+    };
+
+    // One pass over the items (each parsed, read, dropped): what later steps need across items.
+    let mut item_facts: Vec<ItemFacts> = sorted
+        .iter()
+        .zip(&order)
+        .map(|(it, &n)| ItemFacts::new(it, &bodies.object(n).to_value(), &filters))
+        .collect();
 
     // Selection, then related items, then skip_owned.
-    let mut decision: Vec<Option<SkipReason>> = sorted.iter().map(|i| filters.primary(i).err()).collect();
+    let mut decision: Vec<Option<SkipReason>> = item_facts.iter().map(|f| f.primary.clone().err()).collect();
     let mut notes: BTreeMap<usize, String> = BTreeMap::new();
     if filters.related_allowed() {
         for i in 0..sorted.len() {
@@ -63,45 +171,32 @@ pub fn plan(
                 continue;
             }
             let it = sorted[i];
-            let o = &it.object;
-            let related = match it.group_resource.as_str() {
-                "persistentvolumeclaims"
-                    if o.pointer("/status/phase").and_then(Value::as_str) == Some("Bound") =>
-                {
-                    o.pointer("/spec/volumeName")
-                        .and_then(Value::as_str)
-                        .map(|n| ("persistentvolumes", n))
-                }
-                "pods" => o
-                    .pointer("/spec/priorityClassName")
-                    .and_then(Value::as_str)
-                    .map(|n| ("priorityclasses.scheduling.k8s.io", n)),
-                _ => None,
+            let Some((gr, name)) = &item_facts[i].related else {
+                continue;
             };
-            let Some((gr, name)) = related else { continue };
             let key = ItemKey {
-                group_resource: gr.into(),
+                group_resource: (*gr).into(),
                 namespace: None,
-                name: name.into(),
+                name: name.clone(),
             };
-            if let Some(&j) = by_key.get(&key)
+            if let Some(j) = by_key(&key)
                 && matches!(
                     decision[j],
                     Some(SkipReason::ClusterScoped | SkipReason::LabelSelector | SkipReason::NotNamed)
                 )
-                && filters.related(sorted[j]).is_ok()
+                && item_facts[j].related_ok
             {
                 decision[j] = None;
                 notes.insert(j, format!("restored as related item of {}", it.key()));
             }
         }
     }
-    let index = OwnerIndex::new(&sorted);
+    let index = OwnerIndex::new(&sorted, &mut item_facts);
     if opts.skip_owned {
         let selected: Vec<bool> = decision.iter().map(Option::is_none).collect();
         for i in 0..sorted.len() {
             if selected[i]
-                && let Some(owner) = recreated_by(&sorted, i, &index, &selected)
+                && let Some(owner) = recreated_by(&sorted, &item_facts, i, &index, &selected)
             {
                 decision[i] = Some(SkipReason::OwnedByController { owner });
             }
@@ -118,15 +213,16 @@ pub fn plan(
     let selected = |gr: &'static str| {
         sorted
             .iter()
+            .zip(&item_facts)
             .zip(&decision)
-            .filter(move |(i, d)| d.is_none() && i.group_resource == gr)
-            .map(|(i, _)| *i)
+            .filter(move |((i, _), d)| d.is_none() && i.group_resource == gr)
+            .map(|((i, f), _)| (*i, f))
     };
     let mut service_accounts: BTreeSet<(String, String)> = BTreeSet::new();
     for (ns, sas) in facts.service_accounts.iter().flatten() {
         service_accounts.extend(sas.iter().map(|sa| (ns.clone(), sa.clone())));
     }
-    for sa in selected("serviceaccounts") {
+    for (sa, _) in selected("serviceaccounts") {
         service_accounts.insert((
             target_ns(sa.namespace.as_deref().unwrap_or_default()),
             sa.name.clone(),
@@ -135,22 +231,20 @@ pub fn plan(
     let storage_classes: Option<BTreeSet<String>> = facts.storage_classes.as_ref().map(|s| {
         s.iter()
             .cloned()
-            .chain(selected("storageclasses.storage.k8s.io").map(|i| i.name.clone()))
+            .chain(selected("storageclasses.storage.k8s.io").map(|(i, _)| i.name.clone()))
             .collect()
     });
     let reprovisioned: BTreeSet<String> = selected("persistentvolumes")
-        .filter(|pv| {
-            pv.object
-                .pointer("/spec/persistentVolumeReclaimPolicy")
-                .and_then(Value::as_str)
-                == Some("Delete")
-        })
-        .map(|pv| pv.name.clone())
+        .filter(|(_, f)| f.pv_reclaim_delete)
+        .map(|(pv, _)| pv.name.clone())
         .collect();
     let mut crd_resources: BTreeMap<String, Vec<ApiResourceInfo>> = BTreeMap::new();
-    for crd in selected(CRDS) {
-        for info in crd_resource_infos(&crd.object) {
-            crd_resources.entry(info.group_resource()).or_default().push(info);
+    for (_, f) in selected(CRDS) {
+        for info in &f.crd {
+            crd_resources
+                .entry(info.group_resource())
+                .or_default()
+                .push(info.clone());
         }
     }
     let status_filter = {
@@ -172,9 +266,13 @@ pub fn plan(
     };
 
     // Per-item pipeline.
-    let mut planned: Vec<(usize, PlannedItem)> = Vec::new();
+    // Boxed: moving them into their waves frees them one by one, instead of holding a second
+    // array of every item until the last one is moved.
+    let mut planned: Vec<(usize, Box<PlannedItem>)> = Vec::new();
     for (i, item) in sorted.iter().enumerate() {
+        let n = order[i];
         if let Some(reason) = decision[i].take() {
+            bodies.release(n);
             if item.group_resource == "namespaces" {
                 decision[i] = Some(reason);
             } else {
@@ -186,9 +284,18 @@ pub fn plan(
             continue;
         }
         if item.group_resource == "namespaces" {
+            bodies.release(n);
             continue;
         }
-        let (info, mut obj, mut item_actions) = match fit_version(item, surface, &crd_resources) {
+        let fitted = fit_version(
+            item,
+            bodies.object(n),
+            bodies.alt_versions(n),
+            surface,
+            &crd_resources,
+        );
+        bodies.release(n);
+        let (info, mut obj, mut item_actions) = match fitted {
             Ok(x) => x,
             Err(reason) => {
                 skipped.push(SkippedItem {
@@ -286,17 +393,18 @@ pub fn plan(
             .unwrap_or(&item.name)
             .to_string();
         let wait = (gr == CRDS).then(|| Wait::CrdEstablished(name.clone()));
+        item_actions.shrink_to_fit();
         planned.push((
             i,
-            PlannedItem {
+            Box::new(PlannedItem {
                 source: item.key(),
                 target: target_ref(&info, target_namespace, name),
-                object: obj,
+                object: encode(&obj),
                 status,
                 actions: item_actions,
                 wait,
                 owners: Vec::new(),
-            },
+            }),
         ));
     }
 
@@ -351,17 +459,19 @@ pub fn plan(
                 original.join(", ")
             ));
         }
-        let from = original
-            .iter()
-            .find_map(|o| ns_objects.get(o.as_str()).map(|&j| sorted[j]));
+        let from = original.iter().find_map(|o| {
+            ns_objects
+                .get(o.as_str())
+                .and_then(|&j| item_facts[j].namespace.as_ref())
+        });
         let field = |k: &str| -> BTreeMap<String, Value> {
-            from.and_then(|n| n.object.pointer(&format!("/metadata/{k}")))
+            from.and_then(|n| n.pointer(&format!("/metadata/{k}")))
                 .and_then(Value::as_object)
                 .map(|m| m.clone().into_iter().collect())
                 .unwrap_or_default()
         };
         let (labels, annotations) = (field("labels"), field("annotations"));
-        let spec = from.and_then(|n| n.object.get("spec")).cloned();
+        let spec = from.and_then(|n| n.get("spec")).cloned();
         let mut md = Map::new();
         md.insert("name".into(), json!(target));
         if !labels.is_empty() {
@@ -395,18 +505,18 @@ pub fn plan(
             namespace: None,
             name: original[0].clone(),
         };
-        let idx = by_key.get(&source).copied().unwrap_or(usize::MAX);
+        let idx = by_key(&source).unwrap_or(usize::MAX);
         planned.push((
             idx,
-            PlannedItem {
+            Box::new(PlannedItem {
                 source,
                 target: target_ref(&ns_info, None, target.clone()),
-                object,
+                object: encode(&object),
                 status: None,
                 actions: ns_actions,
                 wait: Some(Wait::NamespaceReady(target)),
                 owners: Vec::new(),
-            },
+            }),
         ));
     }
 
@@ -428,7 +538,9 @@ pub fn plan(
                 return vec![];
             }
             let item = sorted[*b];
-            owner_refs(&item.object)
+            item_facts[*b]
+                .owners
+                .iter()
                 .filter_map(|r| index.resolve(item, r))
                 .filter_map(|o| planned_of.get(&o).copied())
                 .collect()
@@ -464,6 +576,13 @@ pub fn plan(
         .map(|(i, s)| (s, i))
         .collect();
     let stage_of: Vec<usize> = stages.iter().map(|s| stage_ordinal[s]).collect();
+    // What only the steps above needed goes before the waves are filled.
+    drop(stage_ordinal);
+    drop((stages, deps, planned_of, item_facts, index, decision, notes));
+    let mut sizes: BTreeMap<usize, usize> = BTreeMap::new();
+    for (w, _) in &assigned {
+        *sizes.entry(*w).or_default() += 1;
+    }
     let mut waves: BTreeMap<usize, Wave> = BTreeMap::new();
     for ((((_, mut item), (w, name)), owners), stage) in
         planned.into_iter().zip(assigned).zip(owners).zip(stage_of)
@@ -475,21 +594,32 @@ pub fn plan(
                 index: w,
                 stage,
                 name,
-                items: vec![],
+                items: Vec::with_capacity(sizes.get(&w).copied().unwrap_or(0)),
             })
             .items
-            .push(item);
+            .push(*item);
     }
     let mut waves: Vec<Wave> = waves.into_values().collect();
     for (n, w) in waves.iter_mut().enumerate() {
         w.index = n;
-        w.items.sort_by_cached_key(|p| {
+        // Ties (two namespaces mapped onto one) in source order, as a stable sort kept them.
+        w.items.sort_unstable_by(|a, b| {
             (
-                ordering.position(&p.source.group_resource),
-                p.source.group_resource.clone(),
-                p.target.namespace.clone(),
-                p.target.name.clone(),
+                ordering.position(&a.source.group_resource),
+                &a.source.group_resource,
+                &a.target.namespace,
+                &a.target.name,
+                &a.source.namespace,
+                &a.source.name,
             )
+                .cmp(&(
+                    ordering.position(&b.source.group_resource),
+                    &b.source.group_resource,
+                    &b.target.namespace,
+                    &b.target.name,
+                    &b.source.namespace,
+                    &b.source.name,
+                ))
         });
     }
     skipped.sort_by(|a, b| a.key.cmp(&b.key));
@@ -522,6 +652,8 @@ fn target_ref(info: &ApiResourceInfo, namespace: Option<String>, name: String) -
 /// target serves it; otherwise another version the backup holds, the target's preferred first.
 fn fit_version(
     item: &BackupItem,
+    object: &RawJson,
+    alt_versions: &[(String, RawJson)],
     surface: &ApiSurface,
     crd_resources: &BTreeMap<String, Vec<ApiResourceInfo>>,
 ) -> Result<(ApiResourceInfo, Value, Vec<String>), SkipReason> {
@@ -534,7 +666,7 @@ fn fit_version(
         return Err(SkipReason::NotServed { detail: gr.clone() });
     }
     if let Some(info) = served.iter().find(|r| r.api_version() == item.api_version) {
-        let mut obj = item.object.clone();
+        let mut obj = object.to_value();
         obj["apiVersion"] = json!(item.api_version);
         if obj.get("kind").is_none() {
             obj["kind"] = json!(info.kind);
@@ -543,12 +675,12 @@ fn fit_version(
     }
     served.sort_by_key(|r| !r.preferred);
     for info in &served {
-        if let Some((v, o)) = item.alt_versions.iter().find(|(v, _)| *v == info.api_version()) {
+        if let Some((v, o)) = alt_versions.iter().find(|(v, _)| *v == info.api_version()) {
             let action = format!(
                 "api version {} not served by the target; using the backup's {v} copy",
                 item.api_version
             );
-            return Ok((info.clone(), o.clone(), vec![action]));
+            return Ok((info.clone(), o.to_value(), vec![action]));
         }
     }
     let offered: Vec<String> = served.iter().map(ApiResourceInfo::api_version).collect();
@@ -584,7 +716,7 @@ fn version_priority(v: &str) -> (u8, u64, u8, u64) {
 }
 
 /// The resources a CRD of the backup will serve once restored.
-fn crd_resource_infos(crd: &Value) -> Vec<ApiResourceInfo> {
+pub(crate) fn crd_resource_infos(crd: &Value) -> Vec<ApiResourceInfo> {
     let s = |p: &str| {
         crd.pointer(p)
             .and_then(Value::as_str)

@@ -141,13 +141,14 @@ impl Filters {
     }
 
     /// Checks of an item selected on its own, in Velero's order; the first failure is the reason.
-    pub fn primary(&self, item: &BackupItem) -> Result<(), SkipReason> {
+    /// `object` is the item's parsed JSON.
+    pub fn primary(&self, item: &BackupItem, object: &Value) -> Result<(), SkipReason> {
         let gr = item.group_resource.as_str();
         if ALWAYS_EXCLUDED.contains(&gr) {
             return Err(SkipReason::AlwaysExcluded);
         }
         if MUST_HAVE.contains(&gr) {
-            return item_rules(item);
+            return item_rules(gr, object);
         }
         if !self.resources.should_include(gr) {
             return Err(SkipReason::ResourceFilter);
@@ -171,16 +172,16 @@ impl Filters {
             return Err(SkipReason::NotNamed);
         }
         if !self.selectors.is_empty() {
-            let labels = object_labels(&item.object);
+            let labels = object_labels(object);
             if !self.selectors.iter().any(|s| s.matches(&labels)) {
                 return Err(SkipReason::LabelSelector);
             }
         }
-        item_rules(item)
+        item_rules(gr, object)
     }
 
     /// Checks of a related item (no namespace, cluster-scope, name or label checks).
-    pub fn related(&self, item: &BackupItem) -> Result<(), SkipReason> {
+    pub fn related(&self, item: &BackupItem, object: &Value) -> Result<(), SkipReason> {
         let gr = item.group_resource.as_str();
         if ALWAYS_EXCLUDED.contains(&gr) {
             return Err(SkipReason::AlwaysExcluded);
@@ -188,14 +189,13 @@ impl Filters {
         if !self.resources.should_include(gr) && !MUST_HAVE.contains(&gr) {
             return Err(SkipReason::ResourceFilter);
         }
-        item_rules(item)
+        item_rules(gr, object)
     }
 }
 
-/// Per-item skips that do not depend on options (§5.1).
-pub(crate) fn item_rules(item: &BackupItem) -> Result<(), SkipReason> {
-    let o = &item.object;
-    match item.group_resource.as_str() {
+/// Per-item skips that do not depend on options (§5.1); `o` is the item of resource `gr`.
+pub(crate) fn item_rules(gr: &str, o: &Value) -> Result<(), SkipReason> {
+    match gr {
         "pods" => {
             if o.pointer("/metadata/annotations/kubernetes.io~1config.mirror")
                 .is_some()
@@ -242,12 +242,93 @@ fn recreating_owner_kinds(gr: &str) -> &'static [&'static str] {
     }
 }
 
-/// An ownerReference resolved against the backup.
-pub(crate) fn owner_refs(o: &Value) -> impl Iterator<Item = &Value> {
+/// An ownerReference of an item, as far as ordering and `skip_owned` need it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct OwnerRef {
+    uid: Option<String>,
+    kind: Option<String>,
+    name: Option<String>,
+    controller: bool,
+}
+
+/// The ownerReferences of a parsed item.
+pub(crate) fn owner_refs(o: &Value) -> Vec<OwnerRef> {
+    let s = |r: &Value, k: &str| r.get(k).and_then(Value::as_str).map(str::to_string);
     o.pointer("/metadata/ownerReferences")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
+        .map(|r| OwnerRef {
+            uid: s(r, "uid"),
+            kind: s(r, "kind"),
+            name: s(r, "name"),
+            controller: r.get("controller").and_then(Value::as_bool) == Some(true),
+        })
+        .collect()
+}
+
+/// What the planner needs to know about an item across items, read in one pass over the
+/// backup so that no item stays parsed: selection, related items, ownership, and the few
+/// objects (CRDs, Namespaces) whose content feeds the plan of other items.
+#[derive(Debug)]
+pub(crate) struct ItemFacts {
+    /// [`Filters::primary`]'s verdict.
+    pub primary: Result<(), SkipReason>,
+    /// Whether [`Filters::related`] lets it in as a related item.
+    pub related_ok: bool,
+    /// The cluster-scoped item it pulls in: the PV of a bound PVC, the PriorityClass of a pod.
+    pub related: Option<(&'static str, String)>,
+    /// `metadata.uid`.
+    pub uid: Option<String>,
+    /// `kind`.
+    pub kind: Option<String>,
+    /// `metadata.ownerReferences`.
+    pub owners: Vec<OwnerRef>,
+    /// A PV whose reclaim policy is `Delete`.
+    pub pv_reclaim_delete: bool,
+    /// A Service with a non-empty selector (its Endpoints are the controller's).
+    pub service_selector: bool,
+    /// A CRD: the resources it serves once restored.
+    pub crd: Vec<skiff_kube::ApiResourceInfo>,
+    /// A Namespace: the object (its labels, annotations and spec are kept).
+    pub namespace: Option<Value>,
+}
+
+impl ItemFacts {
+    /// The facts of `item`, whose parsed JSON is `o`.
+    pub fn new(item: &BackupItem, o: &Value, filters: &Filters) -> Self {
+        let s = |p: &str| o.pointer(p).and_then(Value::as_str);
+        let gr = item.group_resource.as_str();
+        let related = match gr {
+            "persistentvolumeclaims" if s("/status/phase") == Some("Bound") => {
+                s("/spec/volumeName").map(|n| ("persistentvolumes", n.to_string()))
+            }
+            "pods" => {
+                s("/spec/priorityClassName").map(|n| ("priorityclasses.scheduling.k8s.io", n.to_string()))
+            }
+            _ => None,
+        };
+        Self {
+            primary: filters.primary(item, o),
+            related_ok: filters.related(item, o).is_ok(),
+            related,
+            uid: s("/metadata/uid").map(str::to_string),
+            kind: o.get("kind").and_then(Value::as_str).map(str::to_string),
+            owners: owner_refs(o),
+            pv_reclaim_delete: gr == "persistentvolumes"
+                && s("/spec/persistentVolumeReclaimPolicy") == Some("Delete"),
+            service_selector: gr == "services"
+                && o.pointer("/spec/selector")
+                    .and_then(Value::as_object)
+                    .is_some_and(|m| !m.is_empty()),
+            crd: if gr == super::order::CRDS {
+                super::plan::crd_resource_infos(o)
+            } else {
+                Vec::new()
+            },
+            namespace: (gr == "namespaces").then(|| o.clone()),
+        }
+    }
 }
 
 /// Index of backup items by uid and by (kind, namespace, name), for ownerReference lookup.
@@ -257,16 +338,27 @@ pub(crate) struct OwnerIndex {
 }
 
 impl OwnerIndex {
-    pub fn new(items: &[&BackupItem]) -> Self {
+    /// `facts[i]` are the facts of `items[i]`. Only items some ownerReference may point to are
+    /// indexed; their uid and kind are moved out of `facts` (nothing else reads them).
+    pub fn new(items: &[&BackupItem], facts: &mut [ItemFacts]) -> Self {
+        let refs = || facts.iter().flat_map(|f| &f.owners);
+        let uids: BTreeSet<String> = refs().filter_map(|r| r.uid.clone()).collect();
+        let kind_names: BTreeSet<(String, String)> = refs()
+            .filter_map(|r| Some((r.kind.clone()?, r.name.clone()?)))
+            .collect();
         let mut by_uid = BTreeMap::new();
         let mut by_kind_name = BTreeMap::new();
-        for (i, it) in items.iter().enumerate() {
-            if let Some(uid) = it.object.pointer("/metadata/uid").and_then(Value::as_str) {
-                by_uid.entry(uid.to_string()).or_insert(i);
+        for (i, (it, f)) in items.iter().zip(facts.iter_mut()).enumerate() {
+            if let Some(uid) = f.uid.take()
+                && uids.contains(&uid)
+            {
+                by_uid.entry(uid).or_insert(i);
             }
-            if let Some(kind) = it.object.get("kind").and_then(Value::as_str) {
+            if let Some(kind) = f.kind.take()
+                && kind_names.contains(&(kind.clone(), it.name.clone()))
+            {
                 by_kind_name
-                    .entry((kind.to_string(), it.namespace.clone(), it.name.clone()))
+                    .entry((kind, it.namespace.clone(), it.name.clone()))
                     .or_insert(i);
             }
         }
@@ -275,16 +367,12 @@ impl OwnerIndex {
 
     /// The backup item an ownerReference of `item` points to (owners live in the same namespace,
     /// or are cluster-scoped).
-    pub fn resolve(&self, item: &BackupItem, r: &Value) -> Option<usize> {
-        if let Some(i) = r
-            .get("uid")
-            .and_then(Value::as_str)
-            .and_then(|u| self.by_uid.get(u))
-        {
+    pub fn resolve(&self, item: &BackupItem, r: &OwnerRef) -> Option<usize> {
+        if let Some(i) = r.uid.as_ref().and_then(|u| self.by_uid.get(u)) {
             return Some(*i);
         }
-        let kind = r.get("kind").and_then(Value::as_str)?.to_string();
-        let name = r.get("name").and_then(Value::as_str)?.to_string();
+        let kind = r.kind.clone()?;
+        let name = r.name.clone()?;
         self.by_kind_name
             .get(&(kind.clone(), item.namespace.clone(), name.clone()))
             .or_else(|| self.by_kind_name.get(&(kind, None, name)))
@@ -297,18 +385,18 @@ impl OwnerIndex {
 /// that is itself skipped as owned is recreated too, so its dependents still are).
 pub(crate) fn recreated_by(
     items: &[&BackupItem],
+    facts: &[ItemFacts],
     i: usize,
     index: &OwnerIndex,
     selected: &[bool],
 ) -> Option<String> {
     let item = items[i];
     let kinds = recreating_owner_kinds(&item.group_resource);
-    for r in owner_refs(&item.object) {
-        if r.get("controller").and_then(Value::as_bool) != Some(true) {
+    for r in &facts[i].owners {
+        if !r.controller {
             continue;
         }
-        let kind = r.get("kind").and_then(Value::as_str).unwrap_or_default();
-        if !kinds.contains(&kind) {
+        if !kinds.contains(&r.kind.as_deref().unwrap_or_default()) {
             continue;
         }
         if let Some(j) = index.resolve(item, r)
@@ -325,11 +413,8 @@ pub(crate) fn recreated_by(
                 && s.namespace == item.namespace
                 && s.name == item.name
         });
-        if let Some((_, s)) = svc
-            && s.object
-                .pointer("/spec/selector")
-                .and_then(Value::as_object)
-                .is_some_and(|m| !m.is_empty())
+        if let Some((j, s)) = svc
+            && facts[j].service_selector
         {
             return Some(format!("services/{}", s.name));
         }
@@ -348,9 +433,21 @@ mod tests {
             namespace: ns.map(Into::into),
             name: name.into(),
             api_version: "v1".into(),
-            object,
+            object: object.into(),
             alt_versions: vec![],
         }
+    }
+
+    fn primary(f: &Filters, it: &BackupItem) -> Result<(), SkipReason> {
+        f.primary(it, &it.object.to_value())
+    }
+
+    fn related(f: &Filters, it: &BackupItem) -> Result<(), SkipReason> {
+        f.related(it, &it.object.to_value())
+    }
+
+    fn rules(it: &BackupItem) -> Result<(), SkipReason> {
+        item_rules(&it.group_resource, &it.object.to_value())
     }
 
     #[test]
@@ -362,22 +459,22 @@ mod tests {
         };
         let f = Filters::new(&opts, &ApiSurface::default()).unwrap();
         let web = json!({"metadata": {"labels": {"tier": "web"}}});
-        assert_eq!(f.primary(&item("pods", Some("app1"), "a", web.clone())), Ok(()));
+        assert_eq!(primary(&f, &item("pods", Some("app1"), "a", web.clone())), Ok(()));
         assert_eq!(
-            f.primary(&item("pods", Some("db"), "a", web.clone())),
+            primary(&f, &item("pods", Some("db"), "a", web.clone())),
             Err(SkipReason::NamespaceFilter)
         );
         assert_eq!(
-            f.primary(&item("persistentvolumes", None, "pv", web.clone())),
+            primary(&f, &item("persistentvolumes", None, "pv", web.clone())),
             Err(SkipReason::ClusterScoped)
         );
         assert_eq!(
-            f.primary(&item("events", Some("app1"), "e", web.clone())),
+            primary(&f, &item("events", Some("app1"), "e", web.clone())),
             Err(SkipReason::AlwaysExcluded)
         );
         let legacy = json!({"metadata": {"labels": {"tier": "web", "legacy": ""}}});
         assert_eq!(
-            f.primary(&item("pods", Some("app1"), "a", legacy)),
+            primary(&f, &item("pods", Some("app1"), "a", legacy)),
             Err(SkipReason::LabelSelector)
         );
         // Must-have bypasses filters; related items bypass cluster scope and labels.
@@ -387,9 +484,9 @@ mod tests {
             "c",
             json!({}),
         );
-        assert_eq!(f.primary(&vsc), Ok(()));
+        assert_eq!(primary(&f, &vsc), Ok(()));
         assert_eq!(
-            f.related(&item("persistentvolumes", None, "pv", json!({}))),
+            related(&f, &item("persistentvolumes", None, "pv", json!({}))),
             Ok(())
         );
     }
@@ -398,24 +495,24 @@ mod tests {
     fn per_item_rules() {
         let mirror = json!({"metadata": {"annotations": {"kubernetes.io/config.mirror": "x"}}});
         assert_eq!(
-            item_rules(&item("pods", Some("a"), "p", mirror)),
+            rules(&item("pods", Some("a"), "p", mirror)),
             Err(SkipReason::MirrorPod)
         );
         let done = json!({"status": {"phase": "Succeeded"}});
         assert_eq!(
-            item_rules(&item("pods", Some("a"), "p", done)),
+            rules(&item("pods", Some("a"), "p", done)),
             Err(SkipReason::CompletedPod {
                 phase: "Succeeded".into()
             })
         );
         let job = json!({"status": {"completionTime": "2024-01-01T00:00:00Z"}});
         assert_eq!(
-            item_rules(&item("jobs.batch", Some("a"), "j", job)),
+            rules(&item("jobs.batch", Some("a"), "j", job)),
             Err(SkipReason::CompletedJob)
         );
         let api = json!({"metadata": {"labels": {"kube-aggregator.kubernetes.io/automanaged": "onstart"}}});
         assert_eq!(
-            item_rules(&item("apiservices.apiregistration.k8s.io", None, "v1.apps", api)),
+            rules(&item("apiservices.apiregistration.k8s.io", None, "v1.apps", api)),
             Err(SkipReason::AutomanagedApiService)
         );
     }

@@ -109,7 +109,7 @@ fn item(gr: &str, ns: Option<&str>, name: &str, api_version: &str, kind: &str, e
         namespace: ns.map(Into::into),
         name: name.into(),
         api_version: api_version.into(),
-        object,
+        object: object.into(),
         alt_versions: vec![],
     }
 }
@@ -133,10 +133,28 @@ fn opts() -> RestoreOptions {
     }
 }
 
-fn find<'a>(p: &'a RestorePlan, gr: &str, name: &str) -> &'a PlannedItem {
-    p.items()
+/// A planned item with its final JSON parsed (`object` shadows the item's serialized one).
+struct Found<'a> {
+    item: &'a PlannedItem,
+    object: Value,
+}
+
+impl std::ops::Deref for Found<'_> {
+    type Target = PlannedItem;
+    fn deref(&self) -> &PlannedItem {
+        self.item
+    }
+}
+
+fn find<'a>(p: &'a RestorePlan, gr: &str, name: &str) -> Found<'a> {
+    let item = p
+        .items()
         .find(|i| i.source.group_resource == gr && i.source.name == name)
-        .unwrap_or_else(|| panic!("{gr}/{name} not planned:\n{p}"))
+        .unwrap_or_else(|| panic!("{gr}/{name} not planned:\n{p}"));
+    Found {
+        item,
+        object: item.object.to_value(),
+    }
 }
 
 fn skip_reason(p: &RestorePlan, gr: &str, name: &str) -> SkipReason {
@@ -724,7 +742,9 @@ fn strategic_patch_modifier() {
         "CustomResourceDefinition",
         json!({"spec": {"group": "example.com", "scope": "Namespaced", "names": {"plural": "foos", "kind": "Foo"}, "versions": [{"name": "v1", "served": true, "storage": true}]}}),
     );
-    crd.object["spec"]["names"]["singular"] = json!("foo");
+    let mut crd_object = crd.object.to_value();
+    crd_object["spec"]["names"]["singular"] = json!("foo");
+    crd.object = crd_object.into();
     let items = vec![
         deploy("a", "web", 1),
         deploy("a", "api", 1),
@@ -769,7 +789,7 @@ fn version_fallback_and_unserved() {
     );
     hpa.alt_versions = vec![(
         "autoscaling/v1".into(),
-        json!({"apiVersion": "autoscaling/v1", "kind": "HorizontalPodAutoscaler", "metadata": {"name": "h", "namespace": "a"}}),
+        json!({"apiVersion": "autoscaling/v1", "kind": "HorizontalPodAutoscaler", "metadata": {"name": "h", "namespace": "a"}}).into(),
     )];
     let items = vec![
         hpa,
@@ -1010,8 +1030,8 @@ fn oracle_before(a: &PlannedItem, b: &PlannedItem) -> Option<&'static str> {
     let is_workload = |g: &str| matches!(g, "pods" | "deployments.apps" | "replicasets.apps");
     let is_webhook = |g: &str| g.contains("webhookconfigurations");
     if gra == "customresourcedefinitions.apiextensions.k8s.io" {
-        let group = a
-            .object
+        let crd = a.object.to_value();
+        let group = crd
             .pointer("/spec/group")
             .and_then(Value::as_str)
             .unwrap_or_default();
@@ -1061,13 +1081,14 @@ proptest! {
         }
         // Owners before dependents, read from the backup's ownerReferences.
         let by_uid: BTreeMap<String, usize> = case.items.iter().filter_map(|i| {
-            let uid = i.object.pointer("/metadata/uid")?.as_str()?.to_string();
+            let uid = i.object.to_value().pointer("/metadata/uid")?.as_str()?.to_string();
             let k = i.key();
             wave_of.iter().find(|(_, p)| p.source == k).map(|(w, _)| (uid, *w))
         }).collect();
         for it in &case.items {
             let Some((wd, _)) = wave_of.iter().find(|(_, p)| p.source == it.key()) else { continue };
-            for r in it.object.pointer("/metadata/ownerReferences").and_then(Value::as_array).into_iter().flatten() {
+            let object = it.object.to_value();
+            for r in object.pointer("/metadata/ownerReferences").and_then(Value::as_array).into_iter().flatten() {
                 let wo = by_uid[r["uid"].as_str().unwrap()];
                 prop_assert!(wo < *wd, "owner of {} must come first", it.key());
             }
@@ -1075,6 +1096,50 @@ proptest! {
         // Deterministic regardless of input order.
         let mut rev = case.items.clone();
         rev.reverse();
-        prop_assert_eq!(plan(&rev, &s, &opts(), &TargetFacts::default()).unwrap(), p);
+        prop_assert_eq!(plan(&rev, &s, &opts(), &TargetFacts::default()).unwrap(), p.clone());
+        // The consuming planner makes the same plan.
+        prop_assert_eq!(plan_owned(rev, &s, &opts(), &TargetFacts::default()).unwrap(), p);
     }
+}
+
+#[test]
+fn compressed_items_plan_the_same() {
+    let items: Vec<BackupItem> = (0..400)
+        .map(|i| {
+            item(
+                "configmaps",
+                Some("a"),
+                &format!("cm-{i:03}"),
+                "v1",
+                "ConfigMap",
+                json!({"data": {"k": format!("value-{i}")}, "metadata": {"labels": {"app": "x", "n": format!("{i}")}}}),
+            )
+        })
+        .collect();
+    let samples: Vec<_> = items.iter().map(|i| i.object.bytes()).collect();
+    let dict = JsonDict::train(&samples).expect("a dictionary");
+    drop(samples);
+    let packed: Vec<BackupItem> = items
+        .iter()
+        .cloned()
+        .map(|mut i| {
+            i.object = i.object.compress(&dict);
+            i
+        })
+        .collect();
+    assert!(packed.iter().all(|i| i.object.dict().is_some()));
+    assert_eq!(packed, items, "equality compares the documents");
+    assert_eq!(packed[7].object.to_value(), items[7].object.to_value());
+    let plain = plan(&items, &surface(), &opts(), &TargetFacts::default()).unwrap();
+    let p = plan_owned(packed, &surface(), &opts(), &TargetFacts::default()).unwrap();
+    assert!(
+        p.items().all(|i| i.object.dict().is_some()),
+        "final JSON kept compressed"
+    );
+    assert_eq!(p, plain);
+    assert_eq!(
+        serde_json::to_value(&p).unwrap(),
+        serde_json::to_value(&plain).unwrap()
+    );
+    assert_eq!(p.to_text(), plain.to_text());
 }
