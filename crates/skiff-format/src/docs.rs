@@ -949,7 +949,7 @@ pub fn decode_json<T: DeserializeOwned + Default>(raw: &[u8], document: &str) ->
 
 /// Encode a sidecar: compact Go JSON + `\n`, gzip'd.
 pub fn encode_sidecar<T: Serialize + ?Sized>(v: &T) -> Result<Vec<u8>> {
-    Ok(gojson::gzip_sidecar(&gojson::to_sidecar(v)?))
+    gojson::gzip_sidecar_of(v)
 }
 
 fn encode_list_or_null<T: Serialize>(items: &[T], empty_is_null: bool) -> Result<Vec<u8>> {

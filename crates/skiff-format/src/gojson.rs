@@ -29,6 +29,8 @@ pub fn to_vec(v: &Value) -> Vec<u8> {
     out
 }
 
+pub use crate::transcode::{transcode, transcode_with};
+
 /// Like [`to_vec`], appending to `out`.
 pub fn write_compact(out: &mut Vec<u8>, v: &Value) {
     write_value(out, v);
@@ -71,6 +73,13 @@ fn write_value(out: &mut Vec<u8>, v: &Value) {
     }
 }
 
+/// [`write_number`] of a number literal as `serde_json` parses it; `None` if it is not one.
+pub(crate) fn write_number_str(out: &mut Vec<u8>, literal: &str) -> Option<()> {
+    let n: serde_json::Number = serde_json::from_str(literal).ok()?;
+    write_number(out, &n);
+    Some(())
+}
+
 fn write_number(out: &mut Vec<u8>, n: &serde_json::Number) {
     if let Some(i) = n.as_i64() {
         out.extend_from_slice(i.to_string().as_bytes());
@@ -106,7 +115,7 @@ pub fn go_float(f: f64) -> String {
 }
 
 /// Write a JSON string with Go's escaping (HTML-safe, U+2028/U+2029 escaped).
-fn write_str(out: &mut Vec<u8>, s: &str) {
+pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let bytes = s.as_bytes();
     let mut start = 0;
@@ -380,18 +389,39 @@ pub fn serialize_extra<S: serde::Serializer>(
     map.end()
 }
 
+/// [`to_sidecar`] then [`gzip_sidecar`], streamed: the uncompressed JSON is never held whole (a
+/// resource list of 100k items is megabytes of JSON).
+pub fn gzip_sidecar_of<T: Serialize + ?Sized>(v: &T) -> Result<Vec<u8>> {
+    let enc = flate2::GzBuilder::new()
+        .mtime(0)
+        .operating_system(255)
+        .write(Vec::new(), Compression::new(6));
+    let mut buf = std::io::BufWriter::with_capacity(64 << 10, enc);
+    let mut ser = serde_json::Serializer::with_formatter(&mut buf, GoFormatter::compact());
+    v.serialize(&mut ser).map_err(|source| Error::Encode { source })?;
+    // Writing into a Vec cannot fail.
+    buf.write_all(b"\n").expect("write to Vec");
+    let enc = buf.into_inner().map_err(|e| Error::Encode {
+        source: serde_json::Error::io(e.into_error()),
+    })?;
+    Ok(enc.finish().expect("finish into Vec"))
+}
+
 /// gzip `data` as Go's `compress/gzip` frames a sidecar: one member, default level (6), no file
 /// name, zero mtime.
 pub fn gzip_sidecar(data: &[u8]) -> Vec<u8> {
-    gzip_member(data, Compression::new(6))
+    gzip_member(data, Compression::new(6), Vec::new())
 }
 
-/// One gzip member of `data` with no name and mtime 0.
-pub(crate) fn gzip_member(data: &[u8], level: Compression) -> Vec<u8> {
+/// One gzip member of `data` with no name and mtime 0, written into `out` (cleared first; pass
+/// a recycled buffer to avoid allocating).
+pub(crate) fn gzip_member(data: &[u8], level: Compression, mut out: Vec<u8>) -> Vec<u8> {
+    out.clear();
+    out.reserve(data.len() / 4 + 64);
     let mut enc = flate2::GzBuilder::new()
         .mtime(0)
         .operating_system(255)
-        .write(Vec::with_capacity(data.len() / 4 + 64), level);
+        .write(out, level);
     // Writing into a Vec cannot fail.
     enc.write_all(data).expect("write to Vec");
     enc.finish().expect("finish into Vec")

@@ -73,7 +73,9 @@ pub struct ArchiveIndex {
 /// the archive is being written: entries go out as they come, so a writer of a million entries
 /// holds none of them. Members and sizes, known only at the end, follow the entries.
 pub struct IndexStream<S: Write> {
-    enc: flate2::write::GzEncoder<S>,
+    /// Buffered: serde writes a few bytes at a time, and every write into the encoder runs the
+    /// compressor and the CRC.
+    enc: std::io::BufWriter<flate2::write::GzEncoder<S>>,
     entries: u64,
 }
 
@@ -92,10 +94,13 @@ fn write_err(source: std::io::Error) -> Error {
 impl<S: Write> IndexStream<S> {
     /// Starts the document on `sink`.
     pub fn new(sink: S) -> Result<Self> {
-        let mut enc = flate2::GzBuilder::new()
-            .mtime(0)
-            .operating_system(255)
-            .write(sink, flate2::Compression::new(6));
+        let mut enc = std::io::BufWriter::with_capacity(
+            64 << 10,
+            flate2::GzBuilder::new()
+                .mtime(0)
+                .operating_system(255)
+                .write(sink, flate2::Compression::new(6)),
+        );
         write!(enc, "{{\"formatVersion\":{INDEX_FORMAT_VERSION},\"entries\":[").map_err(write_err)?;
         Ok(Self { enc, entries: 0 })
     }
@@ -136,7 +141,11 @@ impl<S: Write> IndexStream<S> {
             index.compressed_size, index.uncompressed_size
         )
         .map_err(write_err)?;
-        self.enc.finish().map_err(write_err)
+        self.enc
+            .into_inner()
+            .map_err(|e| write_err(e.into_error()))?
+            .finish()
+            .map_err(write_err)
     }
 }
 

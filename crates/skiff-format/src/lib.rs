@@ -19,6 +19,7 @@ pub mod gojson;
 pub mod index;
 pub mod path;
 pub mod reader;
+mod transcode;
 pub mod writer;
 
 pub use error::{Error, Result};

@@ -62,6 +62,8 @@ struct PendingEntry {
     /// Offsets within the chunk.
     header_start: usize,
     data_start: usize,
+    /// Same bytes as the entry before it (an item's preferred-version copy): hashed once.
+    same_as_previous: bool,
 }
 
 struct Chunk {
@@ -73,6 +75,8 @@ struct Chunk {
 struct Done {
     compressed: Vec<u8>,
     hashes: Vec<String>,
+    /// The chunk's uncompressed buffer, handed back for reuse.
+    data: Vec<u8>,
 }
 
 struct InFlight {
@@ -94,6 +98,10 @@ pub struct ArchiveWriter<W: Write> {
     uncompressed_offset: u64,
     compressed_offset: u64,
     items: u64,
+    /// Chunk and member buffers of written members, reused so that steady-state writing does
+    /// not allocate (and fault in) a fresh megabyte per member.
+    spare_data: Vec<Vec<u8>>,
+    spare_compressed: Vec<Vec<u8>>,
 }
 
 impl<W: Write> std::fmt::Debug for ArchiveWriter<W> {
@@ -140,6 +148,8 @@ impl<W: Write> ArchiveWriter<W> {
             uncompressed_offset: 0,
             compressed_offset: 0,
             items: 0,
+            spare_data: Vec::new(),
+            spare_compressed: Vec::new(),
         };
         w.append_entry(VERSION_PATH, FORMAT_VERSION_CONTENT);
         w
@@ -167,6 +177,9 @@ impl<W: Write> ArchiveWriter<W> {
             &item.path(&VersionDir::Preferred(preferred_version.to_owned())),
             json,
         );
+        if let Some(copy) = self.cur.entries.last_mut() {
+            copy.same_as_previous = true;
+        }
         self.items += 1;
         Ok(())
     }
@@ -225,6 +238,7 @@ impl<W: Write> ArchiveWriter<W> {
             size: data.len() as u64,
             header_start,
             data_start,
+            same_as_previous: false,
         });
     }
 
@@ -234,10 +248,14 @@ impl<W: Write> ArchiveWriter<W> {
             return Ok(());
         }
         let next_offset = self.cur.uncompressed_offset + self.cur.data.len() as u64;
+        let data = self
+            .spare_data
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(self.opts.member_size + (64 << 10)));
         let chunk = std::mem::replace(
             &mut self.cur,
             Chunk {
-                data: Vec::with_capacity(self.opts.member_size + (64 << 10)),
+                data,
                 entries: Vec::new(),
                 uncompressed_offset: next_offset,
             },
@@ -248,20 +266,29 @@ impl<W: Write> ArchiveWriter<W> {
             entries,
             uncompressed_offset,
         } = chunk;
-        let ranges: Vec<(usize, usize)> = entries
+        let ranges: Vec<(usize, usize, bool)> = entries
             .iter()
-            .map(|e| (e.data_start, e.data_start + e.size as usize))
+            .map(|e| (e.data_start, e.data_start + e.size as usize, e.same_as_previous))
             .collect();
         let uncompressed_length = data.len() as u64;
         let level = Compression::new(self.opts.level.min(9));
+        let out = self.spare_compressed.pop().unwrap_or_default();
         let (tx, rx) = mpsc::sync_channel(1);
         rayon::spawn(move || {
-            let hashes = ranges
-                .iter()
-                .map(|&(a, b)| hex(&Sha256::digest(&data[a..b])))
-                .collect();
-            let compressed = gzip_member(&data, level);
-            let _ = tx.send(Done { compressed, hashes });
+            let mut hashes: Vec<String> = Vec::with_capacity(ranges.len());
+            for &(a, b, same) in &ranges {
+                let h = match hashes.last() {
+                    Some(prev) if same => prev.clone(),
+                    _ => hex(&Sha256::digest(&data[a..b])),
+                };
+                hashes.push(h);
+            }
+            let compressed = gzip_member(&data, level, out);
+            let _ = tx.send(Done {
+                compressed,
+                hashes,
+                data,
+            });
         });
         self.in_flight.push_back(InFlight {
             rx,
@@ -307,7 +334,13 @@ impl<W: Write> ArchiveWriter<W> {
             uncompressed_length: f.uncompressed_length,
         });
         self.compressed_offset += done.compressed.len() as u64;
-        for (e, sha256) in f.entries.into_iter().zip(done.hashes) {
+        let Done {
+            compressed,
+            hashes,
+            data,
+        } = done;
+        self.recycle(data, compressed);
+        for (e, sha256) in f.entries.into_iter().zip(hashes) {
             self.index.entries.push(IndexEntry {
                 path: e.path,
                 size: e.size,
@@ -317,6 +350,18 @@ impl<W: Write> ArchiveWriter<W> {
             });
         }
         Ok(true)
+    }
+
+    /// Keep a written member's buffers for the next chunks (at most as many as can be in flight).
+    fn recycle(&mut self, mut data: Vec<u8>, mut compressed: Vec<u8>) {
+        if self.spare_data.len() <= self.max_in_flight {
+            data.clear();
+            self.spare_data.push(data);
+        }
+        if self.spare_compressed.len() <= self.max_in_flight {
+            compressed.clear();
+            self.spare_compressed.push(compressed);
+        }
     }
 
     /// Takes the index entries of the members written so far (for an [`IndexStream`]), so they

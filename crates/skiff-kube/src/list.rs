@@ -99,6 +99,16 @@ impl RawPage {
         self.spans.get(i).map(|r| &self.body[r.clone()])
     }
 
+    /// The `apiVersion` the items are completed with when they lack one.
+    pub fn api_version(&self) -> &str {
+        &self.api_version
+    }
+
+    /// The `kind` the items are completed with when they lack one (may be empty).
+    pub fn kind(&self) -> &str {
+        &self.kind
+    }
+
     /// Item `i` parsed, with `apiVersion` and `kind` filled in; `None` past the end or when the
     /// item is not a JSON object.
     pub fn item(&self, i: usize) -> Option<Value> {

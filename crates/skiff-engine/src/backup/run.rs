@@ -25,6 +25,7 @@ use skiff_format::writer::{ArchiveWriter, WriterOptions};
 use skiff_kube::{ApiResourceInfo, ApiSurface, Cluster, ListOptions};
 use skiff_store::BackupStore;
 use skiff_store::layout::{BackupCommit, BackupFile};
+use std::borrow::Cow;
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::hash::{Hash, Hasher};
@@ -449,7 +450,7 @@ pub async fn run_backup(
     } else {
         "PartiallyFailed"
     };
-    let resource_list: BTreeMap<String, KeyList> = std::mem::take(&mut written.resource_list)
+    let resource_list: BTreeMap<String, SortedKeys> = std::mem::take(&mut written.resource_list)
         .into_iter()
         .map(|(k, v)| (k, v.into_sorted()))
         .collect();
@@ -639,9 +640,29 @@ async fn list_type(
 }
 
 /// Parse, filter, de-duplicate and encode the items of one raw page (blocking pool).
+///
+/// Most items take the fast path ([`encode_raw`]): only their header is parsed and their JSON
+/// is transcoded to Go's encoding straight from the response bytes. Items whose content the
+/// backup reads (pods, PVCs and PVs pull in related items) or that the fast path declines are
+/// parsed whole.
 fn encode_page(ctx: &ListCtx, page: &skiff_kube::RawPage) -> Vec<Encoded> {
     let mut out = Vec::with_capacity(page.len());
-    for obj in page.items() {
+    let whole = matches!(
+        ctx.gr.as_str(),
+        "pods" | "persistentvolumeclaims" | "persistentvolumes"
+    );
+    for i in 0..page.len() {
+        if !whole {
+            match encode_raw(ctx, page, i) {
+                Fast::Done(Some(e)) => {
+                    out.push(e);
+                    continue;
+                }
+                Fast::Done(None) => continue,
+                Fast::Declined => {}
+            }
+        }
+        let Some(obj) = page.item(i) else { continue };
         if ctx.sel.skip_reason(&ctx.gr, ctx.res.namespaced, &obj).is_some() {
             continue;
         }
@@ -651,15 +672,9 @@ fn encode_page(ctx: &ListCtx, page: &skiff_kube::RawPage) -> Vec<Encoded> {
             None
         };
         let name = str_at(&obj, "/metadata/name").unwrap_or_default();
-        // Other versions of one object are distinct entries; dedupe per version.
-        let h = if ctx.preferred {
-            key_hash_any(&ctx.gr, ns, name)
-        } else {
-            key_hash(&format!("{}@{}", ctx.gr, ctx.res.version), ns, name)
-        };
         {
             let mut st = ctx.shared.lock().expect("state lock");
-            if !st.seen.insert(h) {
+            if !st.seen.insert(item_hash(ctx, ns, name)) {
                 continue; // repeated after a LIST restart, or by another or-selector
             }
             if ctx.preferred {
@@ -669,6 +684,153 @@ fn encode_page(ctx: &ListCtx, page: &skiff_kube::RawPage) -> Vec<Encoded> {
         out.push(encode_item(&ctx.res, ctx.preferred, &obj));
     }
     out
+}
+
+/// The de-duplication key of an item: other versions of one object are distinct entries.
+fn item_hash(ctx: &ListCtx, ns: Option<&str>, name: &str) -> u64 {
+    if ctx.preferred {
+        key_hash_any(&ctx.gr, ns, name)
+    } else {
+        key_hash(&format!("{}@{}", ctx.gr, ctx.res.version), ns, name)
+    }
+}
+
+/// Outcome of the fast path for one item.
+enum Fast {
+    /// Encoded, or `None` when skipped (filtered out or already seen).
+    Done(Option<Encoded>),
+    /// Take the whole-parse path (nothing was recorded for the item).
+    Declined,
+}
+
+/// The parts of an item the backup reads when it does not parse it whole.
+#[derive(serde::Deserialize)]
+struct Head<'a> {
+    #[serde(borrow, default, rename = "apiVersion")]
+    api_version: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    metadata: HeadMeta<'a>,
+}
+
+#[derive(serde::Deserialize, Default)]
+struct HeadMeta<'a> {
+    #[serde(borrow, default)]
+    name: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    namespace: Option<Cow<'a, str>>,
+    #[serde(default)]
+    labels: Option<ExcludeLabel>,
+    #[serde(default, rename = "deletionTimestamp")]
+    deletion_timestamp: Option<serde::de::IgnoredAny>,
+}
+
+/// Whether a label map holds `velero.io/exclude-from-backup: "true"`, read without building it.
+struct ExcludeLabel(bool);
+
+impl<'de> serde::Deserialize<'de> for ExcludeLabel {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = ExcludeLabel;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a map of labels")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<ExcludeLabel, A::Error> {
+                let mut excluded = false;
+                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                    let value = map.next_value::<Cow<'de, str>>()?;
+                    if key == super::select::EXCLUDE_LABEL {
+                        excluded = value == "true";
+                    }
+                }
+                Ok(ExcludeLabel(excluded))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// The fast path: header parse, filters, transcoding, then de-duplication and bookkeeping.
+/// Anything the header parse or the transcoder does not take (odd JSON, duplicate keys,
+/// non-string label values) is declined before anything is recorded.
+fn encode_raw(ctx: &ListCtx, page: &skiff_kube::RawPage, i: usize) -> Fast {
+    let Some(raw) = page.raw_item(i) else {
+        return Fast::Done(None);
+    };
+    let Ok(head) = serde_json::from_slice::<Head<'_>>(raw) else {
+        return Fast::Declined;
+    };
+    let meta = &head.metadata;
+    let ns = meta.namespace.as_deref().filter(|_| ctx.res.namespaced);
+    let excluded = meta.labels.as_ref().is_some_and(|l| l.0);
+    if ctx
+        .sel
+        .skip_reason_of(
+            &ctx.gr,
+            ctx.res.namespaced,
+            excluded,
+            meta.deletion_timestamp.is_some(),
+            meta.namespace.as_deref().unwrap_or_default(),
+        )
+        .is_some()
+    {
+        return Fast::Done(None);
+    }
+    let mut json = Vec::with_capacity(raw.len() + 64);
+    let defaults = [("apiVersion", page.api_version()), ("kind", page.kind())];
+    let defaults = if page.kind().is_empty() {
+        &defaults[..1]
+    } else {
+        &defaults[..]
+    };
+    if gojson::transcode_with(raw, defaults, &mut json).is_none() {
+        return Fast::Declined;
+    }
+    let name = meta.name.as_deref().unwrap_or_default();
+    {
+        let mut st = ctx.shared.lock().expect("state lock");
+        if !st.seen.insert(item_hash(ctx, ns, name)) {
+            return Fast::Done(None);
+        }
+        if ctx.preferred {
+            if let Some(ns) = meta.namespace.as_deref().filter(|n| !n.is_empty()) {
+                st.namespaces_with_items.insert(ns.to_owned());
+            }
+            if ctx.gr == "serviceaccounts" {
+                if meta.name.is_some() {
+                    st.related.service_accounts.insert((
+                        meta.namespace.as_deref().unwrap_or_default().to_owned(),
+                        name.to_owned(),
+                    ));
+                }
+            } else if ctx.is_custom {
+                st.related.custom_types.insert(ctx.gr.clone());
+            }
+        }
+    }
+    let gr = ctx.res.group_resource();
+    let item = match ns {
+        Some(ns) => ItemRef::namespaced(gr, ns, name),
+        None => ItemRef::cluster(gr, name),
+    };
+    let api_version = head.api_version.as_deref().unwrap_or_else(|| page.api_version());
+    let kind = head
+        .kind
+        .as_deref()
+        .or_else(|| Some(page.kind()).filter(|k| !k.is_empty()))
+        .unwrap_or(&ctx.res.kind);
+    Fast::Done(Some(Encoded {
+        item,
+        version: ctx.res.version.clone(),
+        preferred: ctx.preferred,
+        list_key: format!("{api_version}/{kind}"),
+        json,
+    }))
 }
 
 /// Record what an item pulls in, and the namespace it contributes to (§4.3, §4.4).
@@ -812,37 +974,39 @@ impl KeyList {
         self.ends.push(u32::try_from(self.buf.len()).unwrap_or(u32::MAX));
     }
 
-    fn len(&self) -> usize {
-        self.ends.len()
+    /// Key `i`.
+    fn get(&self, i: u32) -> &str {
+        let i = i as usize;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.buf[start..self.ends[i] as usize]
     }
 
-    fn keys(&self) -> impl Iterator<Item = &str> {
-        self.ends.iter().scan(0usize, |start, &end| {
-            let key = &self.buf[*start..end as usize];
-            *start = end as usize;
-            Some(key)
-        })
-    }
-
-    /// The keys sorted and de-duplicated (Velero's order), packed the same way.
-    fn into_sorted(self) -> KeyList {
-        let mut keys: Vec<&str> = self.keys().collect();
-        keys.sort_unstable();
-        keys.dedup();
-        let mut out = KeyList {
-            buf: String::with_capacity(self.buf.len()),
-            ends: Vec::with_capacity(keys.len()),
-        };
-        for k in keys {
-            out.push(k);
-        }
-        out
+    /// The keys sorted and de-duplicated (Velero's order), as a view: only the order (4 bytes
+    /// per key) is allocated, the packed keys are not copied.
+    fn into_sorted(self) -> SortedKeys {
+        let mut order: Vec<u32> = (0..u32::try_from(self.ends.len()).unwrap_or(u32::MAX)).collect();
+        order.sort_unstable_by(|&a, &b| self.get(a).cmp(self.get(b)));
+        order.dedup_by(|a, b| self.get(*a) == self.get(*b));
+        SortedKeys { keys: self, order }
     }
 }
 
-impl Serialize for KeyList {
+/// A [`KeyList`] in sorted, de-duplicated order.
+#[derive(Default)]
+struct SortedKeys {
+    keys: KeyList,
+    order: Vec<u32>,
+}
+
+impl SortedKeys {
+    fn len(&self) -> usize {
+        self.order.len()
+    }
+}
+
+impl Serialize for SortedKeys {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.collect_seq(self.keys())
+        s.collect_seq(self.order.iter().map(|&i| self.keys.get(i)))
     }
 }
 

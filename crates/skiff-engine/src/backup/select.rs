@@ -285,26 +285,39 @@ impl Selection {
     /// The per-item checks of §4.5 (label, namespace, type, deletion); `None` when the item is
     /// taken, else the reason it is skipped.
     pub fn skip_reason(&self, gr: &str, namespaced: bool, obj: &Value) -> Option<&'static str> {
-        if obj
+        let excluded = obj
             .get("metadata")
             .and_then(|m| m.get("labels"))
             .and_then(|l| l.get(EXCLUDE_LABEL))
             .and_then(Value::as_str)
-            == Some("true")
-        {
+            == Some("true");
+        let deleting = obj
+            .pointer("/metadata/deletionTimestamp")
+            .is_some_and(|v| !v.is_null());
+        let ns = obj
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        self.skip_reason_of(gr, namespaced, excluded, deleting, ns)
+    }
+
+    /// [`Selection::skip_reason`] from the facts it reads: the exclude label is `"true"`, a
+    /// deletion timestamp is set, the namespace (empty when none).
+    pub fn skip_reason_of(
+        &self,
+        gr: &str,
+        namespaced: bool,
+        excluded: bool,
+        deleting: bool,
+        ns: &str,
+    ) -> Option<&'static str> {
+        if excluded {
             return Some("labelled velero.io/exclude-from-backup=true");
         }
-        if obj
-            .pointer("/metadata/deletionTimestamp")
-            .is_some_and(|v| !v.is_null())
-        {
+        if deleting {
             return Some("being deleted");
         }
         if namespaced {
-            let ns = obj
-                .pointer("/metadata/namespace")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
             if !self.namespace_included(ns) {
                 return Some("namespace excluded");
             }
