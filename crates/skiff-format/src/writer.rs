@@ -31,6 +31,9 @@ pub const DEFAULT_MTIME: u64 = 1_577_836_800;
 pub const DEFAULT_MEMBER_SIZE: usize = 1 << 20;
 
 const BLOCK: usize = 512;
+/// Written members' buffers kept for reuse. One saves most of the page faults of a fresh
+/// megabyte per member; keeping more holds memory other allocations could have reused.
+const SPARE_BUFFERS: usize = 1;
 
 /// Writer settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -352,13 +355,13 @@ impl<W: Write> ArchiveWriter<W> {
         Ok(true)
     }
 
-    /// Keep a written member's buffers for the next chunks (at most as many as can be in flight).
+    /// Keep a written member's buffers for the next chunk (at most [`SPARE_BUFFERS`]).
     fn recycle(&mut self, mut data: Vec<u8>, mut compressed: Vec<u8>) {
-        if self.spare_data.len() <= self.max_in_flight {
+        if self.spare_data.len() < SPARE_BUFFERS {
             data.clear();
             self.spare_data.push(data);
         }
-        if self.spare_compressed.len() <= self.max_in_flight {
+        if self.spare_compressed.len() < SPARE_BUFFERS {
             compressed.clear();
             self.spare_compressed.push(compressed);
         }

@@ -959,54 +959,135 @@ fn encode_item(res: &ApiResourceInfo, preferred: bool, obj: &Value) -> Encoded {
     }
 }
 
-/// The keys (`ns/name`) of one resource-list entry, packed in one buffer: Velero's resource
-/// list names every item, so it grows with the backup — at a few bytes over the key itself
-/// rather than a `String` and a tree node per item.
+/// The keys (`ns/name`) of one resource-list entry, front-coded in one buffer: Velero's
+/// resource list names every item, so it grows with the backup. A LIST returns a type's items in
+/// key order, so consecutive keys share most of their bytes; each key is stored as the length of
+/// the prefix it shares with the previous one, the length of the rest, and the rest — a few
+/// bytes per item instead of the whole key and a tree node.
 #[derive(Default)]
 struct KeyList {
-    buf: String,
-    ends: Vec<u32>,
+    buf: Vec<u8>,
+    last: Vec<u8>,
+    len: usize,
+    /// Some key came before the one pushed ahead of it.
+    unsorted: bool,
 }
 
 impl KeyList {
     fn push(&mut self, key: &str) {
-        self.buf.push_str(key);
-        self.ends.push(u32::try_from(self.buf.len()).unwrap_or(u32::MAX));
+        let key = key.as_bytes();
+        let shared = self.last.iter().zip(key).take_while(|(a, b)| a == b).count();
+        if self.len > 0 && key < self.last.as_slice() {
+            self.unsorted = true;
+        }
+        put_varint(&mut self.buf, shared);
+        put_varint(&mut self.buf, key.len() - shared);
+        self.buf.extend_from_slice(&key[shared..]);
+        self.last.truncate(shared);
+        self.last.extend_from_slice(&key[shared..]);
+        self.len += 1;
     }
 
-    /// Key `i`.
-    fn get(&self, i: u32) -> &str {
-        let i = i as usize;
-        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
-        &self.buf[start..self.ends[i] as usize]
+    /// Calls `f` with every key in push order.
+    fn for_each(&self, mut f: impl FnMut(&[u8])) {
+        let mut key: Vec<u8> = Vec::new();
+        let mut pos = 0;
+        while pos < self.buf.len() {
+            let shared = get_varint(&self.buf, &mut pos);
+            let rest = get_varint(&self.buf, &mut pos);
+            key.truncate(shared);
+            key.extend_from_slice(&self.buf[pos..pos + rest]);
+            pos += rest;
+            f(&key);
+        }
     }
 
-    /// The keys sorted and de-duplicated (Velero's order), as a view: only the order (4 bytes
-    /// per key) is allocated, the packed keys are not copied.
+    /// The keys sorted and de-duplicated (Velero's order). Already-sorted lists (the usual case)
+    /// stay front-coded; others are decoded and sorted.
     fn into_sorted(self) -> SortedKeys {
-        let mut order: Vec<u32> = (0..u32::try_from(self.ends.len()).unwrap_or(u32::MAX)).collect();
-        order.sort_unstable_by(|&a, &b| self.get(a).cmp(self.get(b)));
-        order.dedup_by(|a, b| self.get(*a) == self.get(*b));
-        SortedKeys { keys: self, order }
+        if self.unsorted {
+            let mut keys: Vec<String> = Vec::with_capacity(self.len);
+            self.for_each(|k| keys.push(String::from_utf8_lossy(k).into_owned()));
+            keys.sort_unstable();
+            keys.dedup();
+            return SortedKeys::Decoded(keys);
+        }
+        let mut distinct = 0;
+        let mut prev: Option<Vec<u8>> = None;
+        self.for_each(|k| {
+            if prev.as_deref() != Some(k) {
+                distinct += 1;
+                prev = Some(k.to_vec());
+            }
+        });
+        SortedKeys::Coded { keys: self, distinct }
     }
 }
 
-/// A [`KeyList`] in sorted, de-duplicated order.
-#[derive(Default)]
-struct SortedKeys {
-    keys: KeyList,
-    order: Vec<u32>,
+fn put_varint(buf: &mut Vec<u8>, mut v: usize) {
+    while v >= 0x80 {
+        buf.push(u8::try_from(v & 0x7f).unwrap_or_default() | 0x80);
+        v >>= 7;
+    }
+    buf.push(u8::try_from(v).unwrap_or_default());
+}
+
+fn get_varint(buf: &[u8], pos: &mut usize) -> usize {
+    let mut v = 0usize;
+    let mut shift = 0;
+    while let Some(&b) = buf.get(*pos) {
+        *pos += 1;
+        v |= usize::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            break;
+        }
+        shift += 7;
+    }
+    v
+}
+
+/// A resource-list entry in sorted, de-duplicated order.
+enum SortedKeys {
+    /// Pushed in order: equal keys are adjacent and skipped when written.
+    Coded {
+        keys: KeyList,
+        distinct: usize,
+    },
+    Decoded(Vec<String>),
 }
 
 impl SortedKeys {
     fn len(&self) -> usize {
-        self.order.len()
+        match self {
+            SortedKeys::Coded { distinct, .. } => *distinct,
+            SortedKeys::Decoded(keys) => keys.len(),
+        }
     }
 }
 
 impl Serialize for SortedKeys {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.collect_seq(self.order.iter().map(|&i| self.keys.get(i)))
+        use serde::ser::SerializeSeq;
+        match self {
+            SortedKeys::Decoded(keys) => keys.serialize(s),
+            SortedKeys::Coded { keys, distinct } => {
+                let mut seq = s.serialize_seq(Some(*distinct))?;
+                let mut prev: Vec<u8> = Vec::new();
+                let mut first = true;
+                let mut result = Ok(());
+                keys.for_each(|k| {
+                    if result.is_err() || (!first && prev == k) {
+                        return;
+                    }
+                    first = false;
+                    prev.clear();
+                    prev.extend_from_slice(k);
+                    result = seq.serialize_element(&*String::from_utf8_lossy(k));
+                });
+                result?;
+                seq.end()
+            }
+        }
     }
 }
 
@@ -1254,4 +1335,46 @@ async fn fetch_cluster_related(pass: &RelatedPass<'_>, gr: &str, names: &BTreeSe
         }
     }
     send_batch(tx, res, true, batch, progress).await
+}
+
+#[cfg(test)]
+mod key_list_tests {
+    use super::*;
+
+    fn written(keys: &[&str]) -> (usize, String) {
+        let mut l = KeyList::default();
+        for k in keys {
+            l.push(k);
+        }
+        let sorted = l.into_sorted();
+        (sorted.len(), serde_json::to_string(&sorted).expect("serialize"))
+    }
+
+    #[test]
+    fn sorted_and_deduplicated_in_either_push_order() {
+        let keys = [
+            "ns-a/x-001",
+            "ns-a/x-002",
+            "ns-a/x-002",
+            "ns-b/x-001",
+            "ns-b/y",
+            "ns-bb/é-1",
+        ];
+        let want = r#"["ns-a/x-001","ns-a/x-002","ns-b/x-001","ns-b/y","ns-bb/é-1"]"#;
+        assert_eq!(written(&keys), (5, want.to_owned()));
+        let mut shuffled = keys;
+        shuffled.reverse();
+        assert_eq!(written(&shuffled), (5, want.to_owned()));
+        assert_eq!(written(&[]), (0, "[]".to_owned()));
+    }
+
+    #[test]
+    fn long_keys_round_trip() {
+        let long = format!("ns/{}", "n".repeat(300));
+        let longer = format!("ns/{}", "n".repeat(301));
+        assert_eq!(
+            written(&[&long, &longer]).1,
+            serde_json::to_string(&[&long, &longer]).expect("serialize")
+        );
+    }
 }
