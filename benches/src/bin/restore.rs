@@ -9,7 +9,7 @@
 //!
 //! Per size: a source bed is seeded and backed up once (`skiff backup --include-namespaces <the
 //! workload's namespaces>`) into a local folder, and the backup's items are written out as one
-//! JSON file per object (`skiff inspect --extract`, server-set fields stripped, events and nodes
+//! JSON file per object (`skiff inspect --extract`, metadata reset as Velero resets it, `managedFields` kept, events and nodes
 //! left out, files ordered CRDs → namespaces → cluster objects → namespaced). Each measurement
 //! then gets a fresh, empty target bed with a controller-manager (so every run creates
 //! everything, against the same kind of cluster):
@@ -270,12 +270,14 @@ fn prepare_kubectl_dir(skiff: &Path, location: &Path, work: &Path) -> Result<(Pa
         if matches!(obj["kind"].as_str(), Some("Event" | "Node")) {
             continue;
         }
+        // The fields Velero's restore resets (§5.4 of the format spec). `managedFields` stay:
+        // Velero — and so skiff — send them with the create, and the apiserver's work for an
+        // object depends on them, so the baselines send the same bodies.
         if let Some(meta) = obj["metadata"].as_object_mut() {
             for k in [
                 "resourceVersion",
                 "uid",
                 "creationTimestamp",
-                "managedFields",
                 "selfLink",
                 "generation",
                 "ownerReferences",
@@ -367,7 +369,7 @@ impl RawSame {
     }
 }
 
-/// Reads the files `prepare_kubectl_dir` wrote (the backup's objects, server-set fields stripped).
+/// Reads the files `prepare_kubectl_dir` wrote (the backup's objects, metadata reset as Velero resets it).
 fn read_object_files(dir: &Path) -> Result<Vec<ObjectFile>> {
     let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
         .with_context(|| format!("reading {}", dir.display()))?
@@ -717,7 +719,9 @@ async fn one_size(skiff: &Path, size: Size, args: &Args, summary: &mut Vec<Strin
         let w = work.path().to_path_buf();
         blocking(move || prepare_kubectl_dir(&skiff, &location, &w)).await?
     };
-    println!("object files: {files} (events/nodes left out, server fields stripped)");
+    println!(
+        "object files: {files} (events/nodes left out, metadata reset as Velero does, managedFields kept)"
+    );
 
     // 3. Raw concurrent creates of the same objects on a fresh bed: the goal's baseline.
     let tgt = target(&tag("r"), Via::Loopback, work.path()).await?;

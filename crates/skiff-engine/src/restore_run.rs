@@ -372,8 +372,9 @@ async fn apply_item(ctx: &Ctx<'_>, item: &PlannedItem) -> (Outcome, Option<Strin
     let res = res_info(t);
     let ns = t.namespace.as_deref();
     let dry = ctx.opts.server_dry_run;
-    let outcome = match ctx.cluster.create(&res, ns, &item.object.to_value(), dry).await {
-        Ok(_) => (Outcome::Created, None),
+    let body = bytes::Bytes::from(item.object.bytes().into_owned());
+    let outcome = match ctx.cluster.create_raw(&res, ns, &t.name, body, dry).await {
+        Ok(()) => (Outcome::Created, None),
         Err(e) if e.is_already_exists() => {
             // A create retried after a lost answer finds its own earlier success.
             if let KubeError::Api { status, .. } = &e

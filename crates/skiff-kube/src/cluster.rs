@@ -271,6 +271,33 @@ impl Cluster {
         self.execute(call).await?.json(&ctx)
     }
 
+    /// POST an object given as JSON bytes (`name` is its `metadata.name`, for errors and
+    /// retries); the server's answer is checked but not decoded — what a bulk restore needs.
+    pub async fn create_raw(
+        &self,
+        res: &ApiResourceInfo,
+        namespace: Option<&str>,
+        name: &str,
+        body: Bytes,
+        dry_run: bool,
+    ) -> Result<()> {
+        let ctx = context(Verb::Create, res, namespace).named(name);
+        let mut path = collection_path(res, namespace, &ctx, true)?;
+        let mut q = Query::default();
+        q.dry_run(dry_run);
+        q.append_to(&mut path);
+        let call = Call {
+            method: Method::POST,
+            path,
+            content_type: Some("application/json"),
+            body: Some(body),
+            ctx: &ctx,
+            max_attempts: None,
+        };
+        self.execute(call).await?.error_for_status(&ctx)?;
+        Ok(())
+    }
+
     /// PATCH with a JSON merge patch (RFC 7386).
     pub async fn merge_patch(
         &self,
