@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 /// inputs (in any order) give the same plan.
 ///
 /// Memory: each item is parsed twice, one at a time — once for the facts other items' plans
-/// need (selection, owners, related items, CRDs, Namespaces; see [`ItemFacts`]) and once to
+/// need (selection, owners, related items, CRDs, Namespaces; see `ItemFacts`) and once to
 /// build its final JSON, which is kept serialized. No item stays parsed.
 pub fn plan(
     items: &[BackupItem],
