@@ -1104,10 +1104,7 @@ impl LogWriter {
         LogWriter {
             subject_key: subject_key.to_owned(),
             subject: subject.to_owned(),
-            enc: flate2::GzBuilder::new()
-                .mtime(0)
-                .operating_system(255)
-                .write(Vec::new(), flate2::Compression::new(6)),
+            enc: gojson::gz_writer(Vec::new(), flate2::Compression::new(6)),
             lines: 0,
         }
     }

@@ -392,10 +392,7 @@ pub fn serialize_extra<S: serde::Serializer>(
 /// [`to_sidecar`] then [`gzip_sidecar`], streamed: the uncompressed JSON is never held whole (a
 /// resource list of 100k items is megabytes of JSON).
 pub fn gzip_sidecar_of<T: Serialize + ?Sized>(v: &T) -> Result<Vec<u8>> {
-    let enc = flate2::GzBuilder::new()
-        .mtime(0)
-        .operating_system(255)
-        .write(Vec::new(), Compression::new(6));
+    let enc = gz_writer(Vec::new(), Compression::new(6));
     let mut buf = std::io::BufWriter::with_capacity(64 << 10, enc);
     let mut ser = serde_json::Serializer::with_formatter(&mut buf, GoFormatter::compact());
     v.serialize(&mut ser).map_err(|source| Error::Encode { source })?;
@@ -413,15 +410,21 @@ pub fn gzip_sidecar(data: &[u8]) -> Vec<u8> {
     gzip_member(data, Compression::new(6), Vec::new())
 }
 
+/// A gzip encoder framing its member as Go's `compress/gzip` does: no file name, mtime 0,
+/// OS "unknown".
+pub(crate) fn gz_writer<W: Write>(sink: W, level: Compression) -> flate2::write::GzEncoder<W> {
+    flate2::GzBuilder::new()
+        .mtime(0)
+        .operating_system(255)
+        .write(sink, level)
+}
+
 /// One gzip member of `data` with no name and mtime 0, written into `out` (cleared first; pass
 /// a recycled buffer to avoid allocating).
 pub(crate) fn gzip_member(data: &[u8], level: Compression, mut out: Vec<u8>) -> Vec<u8> {
     out.clear();
     out.reserve(data.len() / 4 + 64);
-    let mut enc = flate2::GzBuilder::new()
-        .mtime(0)
-        .operating_system(255)
-        .write(out, level);
+    let mut enc = gz_writer(out, level);
     // Writing into a Vec cannot fail.
     enc.write_all(data).expect("write to Vec");
     enc.finish().expect("finish into Vec")

@@ -94,13 +94,8 @@ fn write_err(source: std::io::Error) -> Error {
 impl<S: Write> IndexStream<S> {
     /// Starts the document on `sink`.
     pub fn new(sink: S) -> Result<Self> {
-        let mut enc = std::io::BufWriter::with_capacity(
-            64 << 10,
-            flate2::GzBuilder::new()
-                .mtime(0)
-                .operating_system(255)
-                .write(sink, flate2::Compression::new(6)),
-        );
+        let mut enc =
+            std::io::BufWriter::with_capacity(64 << 10, gojson::gz_writer(sink, flate2::Compression::new(6)));
         write!(enc, "{{\"formatVersion\":{INDEX_FORMAT_VERSION},\"entries\":[").map_err(write_err)?;
         Ok(Self { enc, entries: 0 })
     }
@@ -208,7 +203,7 @@ impl Verifier<'_> {
 impl ArchiveIndex {
     /// Serialize as skiff stores it: gzip'd compact JSON with a trailing newline.
     pub fn to_gzip_json(&self) -> Result<Vec<u8>> {
-        Ok(gojson::gzip_sidecar(&gojson::to_sidecar(self)?))
+        gojson::gzip_sidecar_of(self)
     }
 
     /// Parse a stored index.

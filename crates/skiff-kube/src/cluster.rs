@@ -255,20 +255,8 @@ impl Cluster {
         if let Some(name) = obj.pointer("/metadata/name").and_then(Value::as_str) {
             ctx = ctx.named(name);
         }
-        let mut path = collection_path(res, namespace, &ctx, true)?;
-        let mut q = Query::default();
-        q.dry_run(dry_run);
-        q.append_to(&mut path);
         let body = to_body(obj, &ctx)?;
-        let call = Call {
-            method: Method::POST,
-            path,
-            content_type: Some("application/json"),
-            body: Some(body),
-            ctx: &ctx,
-            max_attempts: None,
-        };
-        self.execute(call).await?.json(&ctx)
+        self.post(res, namespace, &ctx, body, dry_run).await?.json(&ctx)
     }
 
     /// POST an object given as JSON bytes (`name` is its `metadata.name`, for errors and
@@ -282,7 +270,22 @@ impl Cluster {
         dry_run: bool,
     ) -> Result<()> {
         let ctx = context(Verb::Create, res, namespace).named(name);
-        let mut path = collection_path(res, namespace, &ctx, true)?;
+        self.post(res, namespace, &ctx, body, dry_run)
+            .await?
+            .error_for_status(&ctx)?;
+        Ok(())
+    }
+
+    /// The POST of a create: the collection path, `dryRun` when asked, a JSON body.
+    async fn post(
+        &self,
+        res: &ApiResourceInfo,
+        namespace: Option<&str>,
+        ctx: &RequestContext,
+        body: Bytes,
+        dry_run: bool,
+    ) -> Result<Answer> {
+        let mut path = collection_path(res, namespace, ctx, true)?;
         let mut q = Query::default();
         q.dry_run(dry_run);
         q.append_to(&mut path);
@@ -291,11 +294,10 @@ impl Cluster {
             path,
             content_type: Some("application/json"),
             body: Some(body),
-            ctx: &ctx,
+            ctx,
             max_attempts: None,
         };
-        self.execute(call).await?.error_for_status(&ctx)?;
-        Ok(())
+        self.execute(call).await
     }
 
     /// PATCH with a JSON merge patch (RFC 7386).

@@ -969,6 +969,8 @@ struct KeyList {
     buf: Vec<u8>,
     last: Vec<u8>,
     len: usize,
+    /// Keys equal to the one pushed just before them.
+    repeats: usize,
     /// Some key came before the one pushed ahead of it.
     unsorted: bool,
 }
@@ -977,8 +979,12 @@ impl KeyList {
     fn push(&mut self, key: &str) {
         let key = key.as_bytes();
         let shared = self.last.iter().zip(key).take_while(|(a, b)| a == b).count();
-        if self.len > 0 && key < self.last.as_slice() {
-            self.unsorted = true;
+        if self.len > 0 {
+            if key < self.last.as_slice() {
+                self.unsorted = true;
+            } else if key == self.last.as_slice() {
+                self.repeats += 1;
+            }
         }
         put_varint(&mut self.buf, shared);
         put_varint(&mut self.buf, key.len() - shared);
@@ -988,17 +994,20 @@ impl KeyList {
         self.len += 1;
     }
 
-    /// Calls `f` with every key in push order.
-    fn for_each(&self, mut f: impl FnMut(&[u8])) {
+    /// Calls `f` with every key in push order and whether it repeats the key before it.
+    fn for_each(&self, mut f: impl FnMut(&[u8], bool)) {
         let mut key: Vec<u8> = Vec::new();
         let mut pos = 0;
+        let mut first = true;
         while pos < self.buf.len() {
             let shared = get_varint(&self.buf, &mut pos);
             let rest = get_varint(&self.buf, &mut pos);
+            let repeat = !first && rest == 0 && shared == key.len();
             key.truncate(shared);
             key.extend_from_slice(&self.buf[pos..pos + rest]);
             pos += rest;
-            f(&key);
+            first = false;
+            f(&key, repeat);
         }
     }
 
@@ -1007,20 +1016,12 @@ impl KeyList {
     fn into_sorted(self) -> SortedKeys {
         if self.unsorted {
             let mut keys: Vec<String> = Vec::with_capacity(self.len);
-            self.for_each(|k| keys.push(String::from_utf8_lossy(k).into_owned()));
+            self.for_each(|k, _| keys.push(String::from_utf8_lossy(k).into_owned()));
             keys.sort_unstable();
             keys.dedup();
             return SortedKeys::Decoded(keys);
         }
-        let mut distinct = 0;
-        let mut prev: Option<Vec<u8>> = None;
-        self.for_each(|k| {
-            if prev.as_deref() != Some(k) {
-                distinct += 1;
-                prev = Some(k.to_vec());
-            }
-        });
-        SortedKeys::Coded { keys: self, distinct }
+        SortedKeys::Coded(self)
     }
 }
 
@@ -1049,17 +1050,14 @@ fn get_varint(buf: &[u8], pos: &mut usize) -> usize {
 /// A resource-list entry in sorted, de-duplicated order.
 enum SortedKeys {
     /// Pushed in order: equal keys are adjacent and skipped when written.
-    Coded {
-        keys: KeyList,
-        distinct: usize,
-    },
+    Coded(KeyList),
     Decoded(Vec<String>),
 }
 
 impl SortedKeys {
     fn len(&self) -> usize {
         match self {
-            SortedKeys::Coded { distinct, .. } => *distinct,
+            SortedKeys::Coded(keys) => keys.len - keys.repeats,
             SortedKeys::Decoded(keys) => keys.len(),
         }
     }
@@ -1070,19 +1068,13 @@ impl Serialize for SortedKeys {
         use serde::ser::SerializeSeq;
         match self {
             SortedKeys::Decoded(keys) => keys.serialize(s),
-            SortedKeys::Coded { keys, distinct } => {
-                let mut seq = s.serialize_seq(Some(*distinct))?;
-                let mut prev: Vec<u8> = Vec::new();
-                let mut first = true;
+            SortedKeys::Coded(keys) => {
+                let mut seq = s.serialize_seq(Some(self.len()))?;
                 let mut result = Ok(());
-                keys.for_each(|k| {
-                    if result.is_err() || (!first && prev == k) {
-                        return;
+                keys.for_each(|k, repeat| {
+                    if result.is_ok() && !repeat {
+                        result = seq.serialize_element(&*String::from_utf8_lossy(k));
                     }
-                    first = false;
-                    prev.clear();
-                    prev.extend_from_slice(k);
-                    result = seq.serialize_element(&*String::from_utf8_lossy(k));
                 });
                 result?;
                 seq.end()
