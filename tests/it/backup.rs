@@ -6,9 +6,10 @@
 use anyhow::{Context, Result, bail, ensure};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
-use skiff_engine::backup::{BackupFilters, BackupOptions, BackupReport, run_backup};
+use skiff_engine::Scope;
+use skiff_engine::backup::{BackupOptions, BackupReport, run_backup};
 use skiff_engine::labels::LabelSelector;
-use skiff_engine::offline::{self, BackupSource, ItemFilter, ListedItem};
+use skiff_engine::offline::{self, BackupSource, ListedItem};
 use skiff_engine::{CancellationToken, NoProgress};
 use skiff_format::docs::{self, Backup, ResourceList};
 use skiff_format::path::VersionDir;
@@ -61,11 +62,11 @@ async fn backup(
     cluster: &Cluster,
     store: &Arc<dyn BackupStore>,
     name: &str,
-    filters: BackupFilters,
+    scope: Scope,
 ) -> Result<BackupReport> {
     let opts = BackupOptions {
         name: name.to_owned(),
-        filters,
+        scope,
         ..BackupOptions::default()
     };
     run_backup(
@@ -87,7 +88,7 @@ fn source(store: &Arc<dyn BackupStore>, name: &str) -> BackupSource {
 }
 
 async fn items(store: &Arc<dyn BackupStore>, name: &str) -> Result<Vec<ListedItem>> {
-    Ok(offline::list_items(&source(store, name), ItemFilter::default(), &NoProgress).await?)
+    Ok(offline::list_items(&source(store, name), &Scope::default(), &NoProgress).await?)
 }
 
 fn key(i: &ListedItem) -> String {
@@ -321,7 +322,7 @@ async fn seeded_backup_local_and_s3() -> Result<()> {
 
     let dir = tempfile::tempdir()?;
     let local = local_store(dir.path());
-    let report = backup(&cluster, &local, "full-local", BackupFilters::default()).await?;
+    let report = backup(&cluster, &local, "full-local", Scope::default()).await?;
     check_full_backup(
         &client,
         &local,
@@ -340,9 +341,9 @@ async fn seeded_backup_local_and_s3() -> Result<()> {
     let opts = BackupOptions {
         name: "ns-s3".into(),
         ttl,
-        filters: BackupFilters {
+        scope: Scope {
             included_namespaces: vec!["skiff-ns-*".into()],
-            ..BackupFilters::default()
+            ..Scope::default()
         },
         ..BackupOptions::default()
     };
@@ -606,16 +607,12 @@ async fn filters_select_what_velero_selects() -> Result<()> {
     let sel = |s: &str| LabelSelector::parse(s).expect("selector");
     let ns = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
 
-    let cases: Vec<(&str, BackupFilters, BTreeSet<String>)> = vec![
+    let cases: Vec<(&str, Scope, BTreeSet<String>)> = vec![
         // No filters: every namespace but the labelled f-x; cluster-scoped objects only as related items.
-        (
-            "no-filters",
-            BackupFilters::default(),
-            cat(&[&a1, &a2, &b1, &related]),
-        ),
+        ("no-filters", Scope::default(), cat(&[&a1, &a2, &b1, &related])),
         (
             "ns-wildcard",
-            BackupFilters {
+            Scope {
                 included_namespaces: ns(&["f-a*"]),
                 ..Default::default()
             },
@@ -623,7 +620,7 @@ async fn filters_select_what_velero_selects() -> Result<()> {
         ),
         (
             "ns-include-exclude",
-            BackupFilters {
+            Scope {
                 included_namespaces: ns(&["f-*"]),
                 excluded_namespaces: ns(&["f-a?"]),
                 ..Default::default()
@@ -632,7 +629,7 @@ async fn filters_select_what_velero_selects() -> Result<()> {
         ),
         (
             "old-cluster-true",
-            BackupFilters {
+            Scope {
                 included_namespaces: ns(&["f-b1"]),
                 include_cluster_resources: Some(true),
                 ..Default::default()
@@ -644,7 +641,7 @@ async fn filters_select_what_velero_selects() -> Result<()> {
         ),
         (
             "old-cluster-false",
-            BackupFilters {
+            Scope {
                 included_namespaces: ns(&["f-a1"]),
                 include_cluster_resources: Some(false),
                 ..Default::default()
@@ -653,7 +650,7 @@ async fn filters_select_what_velero_selects() -> Result<()> {
         ),
         (
             "old-unset-resources",
-            BackupFilters {
+            Scope {
                 included_namespaces: ns(&["f-a1"]),
                 included_resources: ns(&["pods", "persistentvolumeclaims", "namespaces"]),
                 ..Default::default()
@@ -668,7 +665,7 @@ async fn filters_select_what_velero_selects() -> Result<()> {
         ),
         (
             "new-cluster-star",
-            BackupFilters {
+            Scope {
                 included_namespaces: ns(&["f-a2"]),
                 included_cluster_scoped_resources: ns(&["*"]),
                 ..Default::default()
@@ -680,7 +677,7 @@ async fn filters_select_what_velero_selects() -> Result<()> {
         ),
         (
             "selector",
-            BackupFilters {
+            Scope {
                 label_selector: Some(sel("app=one")),
                 ..Default::default()
             },
@@ -696,7 +693,7 @@ async fn filters_select_what_velero_selects() -> Result<()> {
         ),
         (
             "or-selectors",
-            BackupFilters {
+            Scope {
                 or_label_selectors: vec![sel("app=two"), sel("team=b")],
                 ..Default::default()
             },
@@ -710,7 +707,7 @@ async fn filters_select_what_velero_selects() -> Result<()> {
         ),
         (
             "excluded-namespace-named",
-            BackupFilters {
+            Scope {
                 included_namespaces: ns(&["f-x", "f-b1"]),
                 ..Default::default()
             },
@@ -822,7 +819,7 @@ async fn interrupted_backups_never_become_visible() -> Result<()> {
             left.iter().map(|m| &m.key).collect::<Vec<_>>()
         );
         // A rerun under the same name succeeds.
-        let report = backup(&cluster, &store, &name, BackupFilters::default()).await?;
+        let report = backup(&cluster, &store, &name, Scope::default()).await?;
         ensure!(report.phase == "Completed");
         assert_valid(&store, &name).await?;
     }
@@ -894,9 +891,9 @@ async fn backup_survives_api_and_s3_faults() -> Result<()> {
     let (bed, client) = start_bed().await?;
     let wl = workload::generate(Size::S, SEED);
     seed::seed_workload(&client, &wl, seed::DEFAULT_CONCURRENCY).await?;
-    let filters = BackupFilters {
+    let filters = Scope {
         included_namespaces: vec!["skiff-ns-*".into()],
-        ..BackupFilters::default()
+        ..Scope::default()
     };
     let seeded: BTreeSet<String> = wl
         .objects

@@ -77,7 +77,7 @@ async fn backup(
 ) -> Result<Vec<BackupItem>> {
     let opts = skiff_engine::backup::BackupOptions {
         name: name.into(),
-        filters: skiff_engine::backup::BackupFilters {
+        scope: skiff_engine::Scope {
             included_namespaces: namespaces.iter().map(|s| (*s).to_string()).collect(),
             include_cluster_resources: Some(true),
             ..Default::default()
@@ -371,7 +371,8 @@ async fn seeded_round_trip_rerun_and_storm() -> Result<()> {
     let t = target(cluster_of(&tgt_bed).await?).await?;
     let src_surface = src.discover(false).await?;
     let mut o = opts("rt", "seeded");
-    o.namespace_mappings
+    o.mappings
+        .namespaces
         .insert("skiff-ns-001".into(), "moved-001".into());
     let (plan, report) = run(&t, &items, &o).await?;
     no_failures(&report)?;
@@ -494,11 +495,12 @@ async fn seeded_round_trip_rerun_and_storm() -> Result<()> {
     ))
     .await?;
     let mut so = opts("storm", "seeded");
-    so.include_namespaces = vec!["skiff-ns-002".into()];
-    so.include_cluster_resources = Some(false);
+    so.scope.included_namespaces = vec!["skiff-ns-002".into()];
+    so.scope.include_cluster_resources = Some(false);
     // Objects a restored controller recreates are left to it, so every planned object stays.
     so.skip_owned = true;
-    so.namespace_mappings
+    so.mappings
+        .namespaces
         .insert("skiff-ns-002".into(), "storm-002".into());
     let (splan, sreport) = run(&stormy, &items, &so).await?;
     let stats = proxy.stats();
@@ -825,7 +827,7 @@ async fn crafted_cases() -> Result<()> {
 
     // 6a: invalid namespace mapping → PlanError, nothing applied.
     let mut bad = opts("bad", "crafted");
-    bad.namespace_mappings.insert("case-a".into(), "Bad_NS".into());
+    bad.mappings.namespaces.insert("case-a".into(), "Bad_NS".into());
     match restore::plan(&items, &t.surface, &bad, &t.facts) {
         Err(PlanError::InvalidNamespaceMapping { to, .. }) => ensure!(to == "Bad_NS"),
         other => bail!(
@@ -859,9 +861,9 @@ async fn crafted_cases() -> Result<()> {
 
     // 2 + 3: mappings, modifiers, ordering.
     let mut o = opts("cases", "crafted");
-    o.include_namespaces = vec!["case-a".into(), "case-hook".into()];
-    o.include_cluster_resources = Some(true);
-    o.include_resources = vec![
+    o.scope.included_namespaces = vec!["case-a".into(), "case-hook".into()];
+    o.scope.include_cluster_resources = Some(true);
+    o.scope.included_resources = vec![
         "configmaps".into(),
         "serviceaccounts".into(),
         "roles.rbac.authorization.k8s.io".into(),
@@ -876,9 +878,10 @@ async fn crafted_cases() -> Result<()> {
         "validatingwebhookconfigurations.admissionregistration.k8s.io".into(),
         "storageclasses.storage.k8s.io".into(),
     ];
-    o.namespace_mappings.insert("case-a".into(), "case-b".into());
-    o.storage_class_mappings.insert("slow".into(), "fast".into());
-    o.image_registry_mappings
+    o.mappings.namespaces.insert("case-a".into(), "case-b".into());
+    o.mappings.storage_classes.insert("slow".into(), "fast".into());
+    o.mappings
+        .image_registries
         .insert("old.registry.test".into(), "new.registry.test".into());
     o.resource_modifiers = Some(ResourceModifiers::parse(MODIFIERS)?);
     let (plan, report) = run(&t, &items, &o).await?;
@@ -1035,13 +1038,13 @@ async fn crafted_cases() -> Result<()> {
 
     // 4: existing objects, policies none / update / apply.
     let mut e = opts("exist-none", "crafted");
-    e.include_namespaces = vec!["case-e".into()];
-    e.include_resources = vec!["configmaps".into()];
-    e.include_names = ["e-same", "e-diff", "e-absent"]
+    e.scope.included_namespaces = vec!["case-e".into()];
+    e.scope.included_resources = vec!["configmaps".into()];
+    e.scope.included_names = ["e-same", "e-diff", "e-absent"]
         .iter()
-        .map(|n| format!("configmaps/case-e/{n}"))
+        .map(|n| format!("configmaps/case-e/{n}").parse().expect("name pattern"))
         .collect();
-    e.include_cluster_resources = Some(false);
+    e.scope.include_cluster_resources = Some(false);
     e.existing_resource_policy = Some(ExistingResourcePolicy::None);
     let (_, r) = run(&t, &items, &e).await?;
     no_failures(&r)?;

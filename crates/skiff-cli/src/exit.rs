@@ -1,8 +1,18 @@
-//! The CLI's error type and its documented exit codes, rendered in one place with hints.
+//! The CLI's error type and skiff's one exit-code table. The help text (`skiff --help`), the
+//! README's table and the tests all read [`EXIT_CODES`].
 
 use std::fmt::Write as _;
 
-/// Documented exit codes (README "Exit codes").
+/// One documented exit code.
+#[derive(Debug, Clone, Copy)]
+pub struct ExitCodeRow {
+    /// The code.
+    pub code: u8,
+    /// What it means.
+    pub meaning: &'static str,
+}
+
+/// Documented exit codes.
 pub mod code {
     /// Success.
     pub const OK: u8 = 0;
@@ -14,6 +24,12 @@ pub mod code {
     pub const ITEM_FAILURES: u8 = 3;
     /// `validate` found errors in the backup.
     pub const INVALID_BACKUP: u8 = 4;
+    /// `preflight` found errors: the target is not ready for the migration.
+    pub const PREFLIGHT_ERRORS: u8 = 5;
+    /// `verify` / `diff` found differences.
+    pub const DIFFERENCES: u8 = 6;
+    /// `verify`: workloads not ready (or not ready before `--timeout`).
+    pub const NOT_READY: u8 = 7;
     /// The backup location failed (unreachable, credentials, permissions).
     pub const STORAGE: u8 = 10;
     /// The named backup does not exist, or exists when it must not.
@@ -26,22 +42,111 @@ pub mod code {
     pub const INTERRUPTED: u8 = 130;
 }
 
-/// An error on its way out of the CLI.
+/// The exit-code table, in order.
+pub const EXIT_CODES: &[ExitCodeRow] = &[
+    ExitCodeRow {
+        code: code::OK,
+        meaning: "success",
+    },
+    ExitCodeRow {
+        code: code::UNEXPECTED,
+        meaning: "unexpected failure",
+    },
+    ExitCodeRow {
+        code: code::USAGE,
+        meaning: "bad command line or options",
+    },
+    ExitCodeRow {
+        code: code::ITEM_FAILURES,
+        meaning: "completed, but some items failed (backup `PartiallyFailed`, restore item errors)",
+    },
+    ExitCodeRow {
+        code: code::INVALID_BACKUP,
+        meaning: "`validate` found errors",
+    },
+    ExitCodeRow {
+        code: code::PREFLIGHT_ERRORS,
+        meaning: "`preflight` found errors: the target is not ready",
+    },
+    ExitCodeRow {
+        code: code::DIFFERENCES,
+        meaning: "`verify` or `diff` found differences",
+    },
+    ExitCodeRow {
+        code: code::NOT_READY,
+        meaning: "`verify`: workloads not ready (or not before `--timeout`)",
+    },
+    ExitCodeRow {
+        code: code::STORAGE,
+        meaning: "backup location failed (unreachable, credentials, permissions)",
+    },
+    ExitCodeRow {
+        code: code::BACKUP_NOT_FOUND_OR_EXISTS,
+        meaning: "backup not found, or already exists",
+    },
+    ExitCodeRow {
+        code: code::CLUSTER,
+        meaning: "cluster failed (kubeconfig, connection, discovery, authorization)",
+    },
+    ExitCodeRow {
+        code: code::ARCHIVE,
+        meaning: "archive or document malformed",
+    },
+    ExitCodeRow {
+        code: code::INTERRUPTED,
+        meaning: "interrupted (nothing half-written is left visible)",
+    },
+];
+
+/// The "Exit codes:" section of `skiff --help`.
+pub fn help_text() -> String {
+    let mut s = String::from("Exit codes:\n");
+    for r in EXIT_CODES {
+        let _ = writeln!(s, "  {:<4} {}", r.code, r.meaning.replace('`', ""));
+    }
+    s.trim_end().to_string()
+}
+
+/// An error on its way out of the CLI: what failed, and `hint:` lines. The exit code follows
+/// from the variant (and, for engine errors, from the error's class).
 #[derive(Debug)]
-pub struct CliError {
-    /// Exit code.
-    pub code: u8,
-    /// The message (an error chain).
-    pub message: String,
-    /// `hint:` lines.
-    pub hints: Vec<String>,
+pub enum CliError {
+    /// Bad command line or options (exit 2).
+    Usage {
+        /// The message.
+        message: String,
+        /// Hints.
+        hints: Vec<String>,
+    },
+    /// An engine operation failed.
+    Engine {
+        /// The error.
+        error: skiff_engine::Error,
+        /// Hints added by the command (besides the class's own).
+        hints: Vec<String>,
+    },
+    /// A named thing does not exist in the backup or location (exit 11).
+    NotFound {
+        /// The message.
+        message: String,
+        /// Hints.
+        hints: Vec<String>,
+    },
+    /// The run was interrupted (exit 130).
+    Interrupted {
+        /// The message.
+        message: String,
+        /// Hints.
+        hints: Vec<String>,
+    },
+    /// Local input/output failed (exit 1).
+    Io(std::io::Error),
 }
 
 impl CliError {
     /// A usage error.
     pub fn usage(message: impl Into<String>) -> Self {
-        Self {
-            code: code::USAGE,
+        Self::Usage {
             message: message.into(),
             hints: Vec::new(),
         }
@@ -50,46 +155,103 @@ impl CliError {
     /// Add a hint.
     #[must_use]
     pub fn hint(mut self, h: impl Into<String>) -> Self {
-        self.hints.push(h.into());
+        match &mut self {
+            Self::Usage { hints, .. }
+            | Self::Engine { hints, .. }
+            | Self::NotFound { hints, .. }
+            | Self::Interrupted { hints, .. } => hints.push(h.into()),
+            Self::Io(_) => {}
+        }
         self
     }
 
-    /// Render for stderr.
+    /// The documented exit code.
+    pub fn exit_code(&self) -> u8 {
+        use skiff_engine::Error as E;
+        match self {
+            Self::Usage { .. } => code::USAGE,
+            Self::NotFound { .. } => code::BACKUP_NOT_FOUND_OR_EXISTS,
+            Self::Interrupted { .. } => code::INTERRUPTED,
+            Self::Io(_) => code::UNEXPECTED,
+            Self::Engine { error, .. } => match error {
+                E::Store(s) if s.is_not_found() => code::BACKUP_NOT_FOUND_OR_EXISTS,
+                E::Store(_) => code::STORAGE,
+                E::Kube(_) => code::CLUSTER,
+                E::Format(_) => code::ARCHIVE,
+                E::InvalidOptions(_) | E::Scope(_) | E::Mapping(_) => code::USAGE,
+                E::BackupExists { .. } | E::BackupNotFound { .. } => code::BACKUP_NOT_FOUND_OR_EXISTS,
+                E::Interrupted => code::INTERRUPTED,
+                _ => code::UNEXPECTED,
+            },
+        }
+    }
+
+    /// The class's own hints for an engine error.
+    fn class_hints(&self) -> &'static [&'static str] {
+        use skiff_engine::Error as E;
+        let Self::Engine { error, .. } = self else {
+            return &[];
+        };
+        match error {
+            E::Store(s) if s.is_not_found() => &[],
+            E::Store(_) => &[
+                "check --location, the endpoint (--s3-endpoint), region and credentials (--credentials-file / AWS_* variables)",
+            ],
+            E::Kube(_) => &[
+                "check --kubeconfig / KUBECONFIG and --context; `kubectl get ns` with the same settings should work",
+            ],
+            E::Format(_) => &["`skiff validate <backup>` lists every problem of an archive"],
+            E::BackupExists { .. } => {
+                &["choose another name, or delete it first with `skiff backups delete <name> --location …`"]
+            }
+            E::BackupNotFound { .. } => &["`skiff backups list --location …` shows the complete backups"],
+            _ => &[],
+        }
+    }
+
+    /// Render for stderr: `error: <chain>` and `hint:` lines.
     pub fn render(&self) -> String {
-        let mut s = format!("error: {}\n", self.message);
-        for h in &self.hints {
+        let (message, hints): (String, &[String]) = match self {
+            Self::Usage { message, hints }
+            | Self::NotFound { message, hints }
+            | Self::Interrupted { message, hints } => (message.clone(), hints),
+            Self::Engine { error, hints } => (chain(error), hints),
+            Self::Io(e) => (chain(e), &[]),
+        };
+        let mut s = format!("error: {message}\n");
+        for h in self
+            .class_hints()
+            .iter()
+            .copied()
+            .chain(hints.iter().map(String::as_str))
+        {
             let _ = writeln!(s, "hint: {h}");
         }
         s
     }
 }
 
-fn chain(e: &dyn std::error::Error) -> String {
-    skiff_engine::offline::chain(e)
+/// An error and its sources, joined with `: ` (`read the backup archive: entry x: …`), with each
+/// level's text included once even when a level repeats its source's message.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut parts: Vec<String> = vec![e.to_string()];
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let text = s.to_string();
+        if !parts.last().is_some_and(|p| p.ends_with(&text)) {
+            parts.push(text);
+        }
+        cur = s.source();
+    }
+    parts.join(": ")
 }
 
 impl From<skiff_engine::Error> for CliError {
-    fn from(e: skiff_engine::Error) -> Self {
-        use skiff_engine::Error as E;
-        let message = chain(&e);
-        let (code, hints): (u8, Vec<String>) = match &e {
-            E::Store(s) if s.is_not_found() => (code::BACKUP_NOT_FOUND_OR_EXISTS, vec![]),
-            E::Store(_) => (
-                code::STORAGE,
-                vec!["check --location, the endpoint (--s3-endpoint), region and credentials (--credentials-file / AWS_* variables)".into()],
-            ),
-            E::Kube(_) => (code::CLUSTER, vec!["check --kubeconfig / KUBECONFIG and --context; `kubectl get ns` with the same settings should work".into()]),
-            E::Format(_) => (code::ARCHIVE, vec!["`skiff validate <backup>` lists every problem of an archive".into()]),
-            E::InvalidOptions(_) => (code::USAGE, vec![]),
-            E::BackupExists { .. } => (
-                code::BACKUP_NOT_FOUND_OR_EXISTS,
-                vec!["choose another name, or delete it first with `skiff backups delete <name> --location …`".into()],
-            ),
-            E::BackupNotFound { .. } => (code::BACKUP_NOT_FOUND_OR_EXISTS, vec!["`skiff backups list --location …` shows the complete backups".into()]),
-            E::Interrupted => (code::INTERRUPTED, vec![]),
-            _ => (code::UNEXPECTED, vec![]),
-        };
-        Self { code, message, hints }
+    fn from(error: skiff_engine::Error) -> Self {
+        Self::Engine {
+            error,
+            hints: Vec::new(),
+        }
     }
 }
 
@@ -105,12 +267,57 @@ impl From<skiff_kube::KubeError> for CliError {
     }
 }
 
+impl From<skiff_engine::scope::ScopeError> for CliError {
+    fn from(e: skiff_engine::scope::ScopeError) -> Self {
+        Self::usage(e.to_string())
+    }
+}
+
+impl From<skiff_engine::mappings::MappingError> for CliError {
+    fn from(e: skiff_engine::mappings::MappingError) -> Self {
+        Self::usage(e.to_string())
+    }
+}
+
 impl From<std::io::Error> for CliError {
     fn from(e: std::io::Error) -> Self {
-        Self {
-            code: code::UNEXPECTED,
-            message: chain(&e),
-            hints: vec![],
+        Self::Io(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_is_sorted_unique_and_in_help() {
+        let codes: Vec<u8> = EXIT_CODES.iter().map(|r| r.code).collect();
+        let mut sorted = codes.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(codes, sorted);
+        let help = help_text();
+        for r in EXIT_CODES {
+            assert!(help.contains(&format!("  {:<4} ", r.code)), "{help}");
         }
+    }
+
+    #[test]
+    fn codes_follow_the_class() {
+        assert_eq!(CliError::usage("x").exit_code(), code::USAGE);
+        assert_eq!(
+            CliError::from(skiff_engine::Error::Interrupted).exit_code(),
+            code::INTERRUPTED
+        );
+        let e = CliError::from(skiff_engine::Error::BackupNotFound {
+            name: "b".into(),
+            location: "l".into(),
+        })
+        .hint("extra");
+        assert_eq!(e.exit_code(), code::BACKUP_NOT_FOUND_OR_EXISTS);
+        let r = e.render();
+        assert!(r.starts_with("error: backup \"b\" not found in l\n"), "{r}");
+        assert!(r.contains("hint: `skiff backups list"), "{r}");
+        assert!(r.ends_with("hint: extra\n"), "{r}");
     }
 }

@@ -8,6 +8,7 @@
 mod args;
 mod commands;
 mod exit;
+mod output;
 mod progress;
 
 use clap::Parser;
@@ -79,7 +80,7 @@ fn main() -> ExitCode {
         Ok(c) => ExitCode::from(c),
         Err(e) => {
             eprint!("{}", e.render());
-            ExitCode::from(e.code)
+            ExitCode::from(e.exit_code())
         }
     }
 }

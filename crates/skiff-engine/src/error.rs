@@ -22,6 +22,12 @@ pub enum Error {
     /// Options are inconsistent.
     #[error("invalid options: {0}")]
     InvalidOptions(String),
+    /// A filter option cannot be used.
+    #[error("invalid filter")]
+    Scope(#[from] crate::scope::ScopeError),
+    /// A mapping option cannot be used.
+    #[error("invalid mapping")]
+    Mapping(#[from] crate::mappings::MappingError),
     /// A backup of that name is already complete in the location.
     #[error("backup {name:?} already exists in {location}")]
     BackupExists {

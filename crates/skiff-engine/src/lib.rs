@@ -9,11 +9,15 @@ pub mod backup;
 pub mod error;
 pub mod glob;
 pub mod labels;
+pub mod mappings;
 pub mod offline;
 pub mod progress;
 pub mod restore;
 pub mod restore_run;
+pub mod scope;
 
 pub use error::{Error, Result};
+pub use mappings::Mappings;
 pub use progress::{NoProgress, Progress};
+pub use scope::Scope;
 pub use tokio_util::sync::CancellationToken;

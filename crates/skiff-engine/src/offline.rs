@@ -3,6 +3,7 @@
 
 use crate::error::{Error, Result};
 use crate::progress::Progress;
+use crate::scope::Scope;
 use bytes::Bytes;
 use serde::Serialize;
 use serde_json::Value;
@@ -331,47 +332,25 @@ pub async fn summarize(source: &BackupSource, progress: &dyn Progress) -> Result
     Ok(s)
 }
 
-/// Filters for listing items.
-#[derive(Debug, Clone, Default)]
-pub struct ItemFilter {
-    /// Group-resource globs (`configmaps`, `*.apps`); empty = all.
-    pub resources: Vec<String>,
-    /// Namespace globs; empty = all.
-    pub namespaces: Vec<String>,
-    /// Name glob.
-    pub name: Option<String>,
-}
-
-impl ItemFilter {
-    /// Whether an item passes.
-    pub fn matches(&self, item: &ItemRef) -> bool {
-        let any =
-            |pats: &[String], v: &str| pats.is_empty() || pats.iter().any(|p| crate::glob::matches(p, v));
-        let gr_short = item.group_resource.split('.').next().unwrap_or_default();
-        (self.resources.is_empty()
-            || self
-                .resources
-                .iter()
-                .any(|p| crate::glob::matches(p, &item.group_resource) || p == gr_short))
-            && any(&self.namespaces, item.namespace.as_deref().unwrap_or(""))
-            && self
-                .name
-                .as_ref()
-                .is_none_or(|p| crate::glob::matches(p, &item.name))
-    }
+/// Whether an item's JSON passes the scope's label selectors (parsed only when one is set; an
+/// item that does not parse does not match).
+fn selectors_match(scope: &Scope, data: &[u8]) -> bool {
+    !scope.has_selector() || serde_json::from_slice::<Value>(data).is_ok_and(|v| scope.selectors_match(&v))
 }
 
 /// List the items (classic path) of a backup.
 pub async fn list_items(
     source: &BackupSource,
-    filter: ItemFilter,
+    filter: &Scope,
     progress: &dyn Progress,
 ) -> Result<Vec<ListedItem>> {
+    let filter = filter.clone();
     let out = Arc::new(std::sync::Mutex::new(Vec::new()));
     let out2 = out.clone();
     for_each_entry(source, progress, move |e| {
         if let EntryKind::Item(item, VersionDir::Classic) = &e.kind
-            && filter.matches(item)
+            && filter.matches_entry(&item.group_resource, item.namespace.as_deref(), &item.name)
+            && selectors_match(&filter, &e.data)
         {
             out2.lock().expect("list lock").push(ListedItem {
                 resource: item.group_resource.clone(),
@@ -512,10 +491,11 @@ pub enum ExtractFormat {
 pub async fn extract(
     source: &BackupSource,
     dir: &Path,
-    filter: ItemFilter,
+    filter: &Scope,
     format: ExtractFormat,
     progress: &dyn Progress,
 ) -> Result<u64> {
+    let filter = filter.clone();
     std::fs::create_dir_all(dir).map_err(|e| Error::Io {
         op: "create",
         path: dir.display().to_string(),
@@ -537,7 +517,9 @@ pub async fn extract(
         let EntryKind::Item(item, VersionDir::Classic) = &e.kind else {
             return Ok(true);
         };
-        if !filter.matches(item) {
+        if !filter.matches_entry(&item.group_resource, item.namespace.as_deref(), &item.name)
+            || !selectors_match(&filter, &e.data)
+        {
             return Ok(true);
         }
         let ext = match format {

@@ -1,30 +1,79 @@
 //! `skiff restore`: plan (pure), print with `--dry-run`, otherwise execute wave by wave.
 
-use super::{connect, open_store, print_data, tokio_util_cancel};
-use crate::args::{ExistingPolicy, Output, RestoreArgs};
-use crate::exit::{CliError, code};
+use super::{connect, open_store, tokio_util_cancel};
+use crate::args::{ClusterArgs, LocationArgs, MappingArgs, Output, ScopeArgs};
+use crate::exit::{CliError, chain, code};
+use crate::output;
 use crate::progress::CliProgress;
-use skiff_engine::Progress;
-use skiff_engine::offline;
+use clap::Args;
+use clap::builder::TypedValueParser as _;
 use skiff_engine::restore::{
     self, ExistingResourcePolicy, ResourceModifiers, ResourcePriorities, RestoreOptions,
 };
 use skiff_engine::restore_run::{self, ExecOptions, Outcome};
-use std::collections::BTreeMap;
-use std::io::Write;
+use skiff_engine::{Mappings, Progress, Scope, offline};
+use std::fmt::Write as _;
+use std::path::PathBuf;
 
-fn mappings(flag: &str, values: &[String]) -> Result<BTreeMap<String, String>, CliError> {
-    let mut out = BTreeMap::new();
-    for v in values.iter().filter(|v| !v.is_empty()) {
-        // Registries may carry a port (`old.example:5000`): split at the last ':' that leaves a
-        // non-empty right side without '/'. Namespaces and classes have no ':' inside.
-        let split = v.rfind(':').filter(|&i| i > 0 && i + 1 < v.len());
-        let Some(i) = split else {
-            return Err(CliError::usage(format!("--{flag}: {v:?} is not old:new")));
-        };
-        out.insert(v[..i].to_string(), v[i + 1..].to_string());
-    }
-    Ok(out)
+/// `skiff restore`.
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// Restore name (results go to `restores/<name>/`). Default: `<backup>-<timestamp>`.
+    pub name: Option<String>,
+    /// The backup to restore: a name in --location, a backup folder, or a .tar.gz.
+    #[arg(long)]
+    pub from_backup: String,
+    /// Location.
+    #[command(flatten)]
+    pub location: LocationArgs,
+    /// Cluster.
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// Which objects of the backup (namespaces are the original ones).
+    #[command(flatten)]
+    pub scope: ScopeArgs,
+    /// Renames on the way in.
+    #[command(flatten)]
+    pub mappings: MappingArgs,
+    /// Velero resource-modifier rules (YAML file).
+    #[arg(long)]
+    pub resource_modifiers: Option<PathBuf>,
+    /// What to do with objects that already exist.
+    #[arg(long, value_parser = existing_policy_parser())]
+    pub existing_resource_policy: Option<ExistingResourcePolicy>,
+    /// Extra resource priorities, added before Velero's defaults' tail (comma list; `-` splits high/low).
+    #[arg(long, value_delimiter = ',')]
+    pub resource_priorities: Vec<String>,
+    /// Keep Service nodePorts even when they were auto-assigned.
+    #[arg(long)]
+    pub preserve_nodeports: bool,
+    /// Skip objects a restored controller recreates (Pods of `ReplicaSets`, `ReplicaSets` of Deployments, …).
+    #[arg(long)]
+    pub skip_owned: bool,
+    /// Print the plan and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Send every object with dryRun=All: admission and schema errors show, nothing is stored.
+    #[arg(long)]
+    pub server_dry_run: bool,
+    /// Objects applied at once within a wave.
+    #[arg(long, default_value_t = 32)]
+    pub concurrency: usize,
+    /// Stop at the first failed item.
+    #[arg(long)]
+    pub fail_fast: bool,
+    /// Seconds to wait for a CRD to be Established or a namespace to be ready.
+    #[arg(long, default_value_t = 600)]
+    pub wait_timeout: u64,
+    /// Output of the plan / report.
+    #[arg(long, short = 'o', value_enum, default_value_t = Output::Table)]
+    pub output: Output,
+}
+
+/// `--existing-resource-policy`: the engine's names, parsed by the engine's `FromStr`.
+fn existing_policy_parser() -> impl clap::builder::TypedValueParser<Value = ExistingResourcePolicy> {
+    clap::builder::PossibleValuesParser::new(["none", "update", "apply"])
+        .try_map(|s| s.parse::<ExistingResourcePolicy>())
 }
 
 /// Run a restore.
@@ -43,11 +92,7 @@ pub async fn run(a: RestoreArgs, progress: &CliProgress) -> Result<u8, CliError>
             let text = std::fs::read_to_string(path)
                 .map_err(|e| CliError::usage(format!("read --resource-modifiers {}: {e}", path.display())))?;
             Some(ResourceModifiers::parse(&text).map_err(|e| {
-                CliError::usage(format!(
-                    "--resource-modifiers {}: {}",
-                    path.display(),
-                    offline::chain(&e)
-                ))
+                CliError::usage(format!("--resource-modifiers {}: {}", path.display(), chain(&e)))
             })?)
         }
         None => None,
@@ -57,23 +102,10 @@ pub async fn run(a: RestoreArgs, progress: &CliProgress) -> Result<u8, CliError>
     let opts = RestoreOptions {
         restore_name: restore_name.clone(),
         backup_name: backup_name.clone(),
-        include_namespaces: a.include_namespaces.clone(),
-        exclude_namespaces: a.exclude_namespaces.clone(),
-        include_resources: a.include_resources.clone(),
-        exclude_resources: a.exclude_resources.clone(),
-        include_cluster_resources: a.include_cluster_resources,
-        label_selector: a.selector.clone(),
-        or_label_selectors: a.or_selector.clone(),
-        include_names: a.include_name.clone(),
-        namespace_mappings: mappings("namespace-mappings", &a.namespace_mappings)?,
-        storage_class_mappings: mappings("storage-class-mappings", &a.storage_class_mappings)?,
-        image_registry_mappings: mappings("image-registry-mappings", &a.image_registry_mappings)?,
+        scope: Scope::try_from(&a.scope)?,
+        mappings: Mappings::try_from(&a.mappings)?,
         resource_modifiers: modifiers,
-        existing_resource_policy: a.existing_resource_policy.map(|p| match p {
-            ExistingPolicy::None => ExistingResourcePolicy::None,
-            ExistingPolicy::Update => ExistingResourcePolicy::Update,
-            ExistingPolicy::Apply => ExistingResourcePolicy::Apply,
-        }),
+        existing_resource_policy: a.existing_resource_policy,
         resource_priorities: priorities,
         preserve_node_ports: a.preserve_nodeports,
         skip_owned: a.skip_owned,
@@ -102,8 +134,7 @@ pub async fn run(a: RestoreArgs, progress: &CliProgress) -> Result<u8, CliError>
     lap("backup read");
     progress.stage("planning", None);
     // Consuming: each item's JSON is freed once its final JSON is made.
-    let plan = restore::plan_owned(items, &surface, &opts, &facts)
-        .map_err(|e| CliError::usage(offline::chain(&e)))?;
+    let plan = restore::plan_owned(items, &surface, &opts, &facts).map_err(|e| CliError::usage(chain(&e)))?;
     progress.finish_stage();
     lap("planned");
 
@@ -113,9 +144,8 @@ pub async fn run(a: RestoreArgs, progress: &CliProgress) -> Result<u8, CliError>
         progress.clear();
         match a.output {
             Output::Table => {
-                let mut out = std::io::stdout().lock();
-                out.write_all(plan.to_text().as_bytes())?;
-                writeln!(
+                let mut out = plan.to_text();
+                let _ = writeln!(
                     out,
                     "\nAlready in the target ({}): {}",
                     existing.len(),
@@ -124,16 +154,17 @@ pub async fn run(a: RestoreArgs, progress: &CliProgress) -> Result<u8, CliError>
                     } else {
                         String::new()
                     }
-                )?;
+                );
                 for e in existing.iter().take(200) {
-                    writeln!(out, "  {e}")?;
+                    let _ = writeln!(out, "  {e}");
                 }
                 if existing.len() > 200 {
-                    writeln!(out, "  … and {} more", existing.len() - 200)?;
+                    let _ = writeln!(out, "  … and {} more", existing.len() - 200);
                 }
-                writeln!(out, "\nDry run: nothing was changed.")?;
+                let _ = writeln!(out, "\nDry run: nothing was changed.");
+                output::text_out(&out)?;
             }
-            o => print_data(&serde_json::json!({"plan": plan, "alreadyExisting": existing}), o)?,
+            o => output::data(&serde_json::json!({"plan": plan, "alreadyExisting": existing}), o)?,
         }
         return Ok(code::OK);
     }
@@ -154,14 +185,14 @@ pub async fn run(a: RestoreArgs, progress: &CliProgress) -> Result<u8, CliError>
     {
         eprintln!(
             "warning: could not write the restore's results to the location: {}",
-            offline::chain(&e)
+            chain(&e)
         );
     }
     lap("restore documents written");
     match a.output {
         Output::Table => {
-            let mut out = std::io::stdout().lock();
-            writeln!(
+            let mut out = String::new();
+            let _ = writeln!(
                 out,
                 "Restore {:?} of backup {:?}: {}{}",
                 report.name,
@@ -172,27 +203,28 @@ pub async fn run(a: RestoreArgs, progress: &CliProgress) -> Result<u8, CliError>
                 } else {
                     ""
                 }
-            )?;
+            );
             for (k, v) in &report.counts {
-                writeln!(out, "  {:<10} {v}", format!("{k:?}").to_lowercase())?;
+                let _ = writeln!(out, "  {:<10} {v}", format!("{k:?}").to_lowercase());
             }
-            writeln!(out, "  time       {:.1}s", report.seconds)?;
+            let _ = writeln!(out, "  time       {:.1}s", report.seconds);
             for i in report
                 .items
                 .iter()
                 .filter(|i| matches!(i.outcome, Outcome::Failed | Outcome::Conflict))
                 .take(50)
             {
-                writeln!(
+                let _ = writeln!(
                     out,
                     "  {:?} {}: {}",
                     i.outcome,
                     i.item,
                     i.message.clone().unwrap_or_default()
-                )?;
+                );
             }
+            output::text_out(&out)?;
         }
-        o => print_data(&report, o)?,
+        o => output::data(&report, o)?,
     }
     if report.interrupted && cancel.is_cancelled() {
         return Ok(code::INTERRUPTED);

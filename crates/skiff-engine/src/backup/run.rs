@@ -6,10 +6,11 @@
 //! grows with the number of objects is only the resource list Velero requires and an 8-byte
 //! hash per item for de-duplication.
 
-use super::select::{BackupFilters, Selection};
+use super::select::Selection;
 use crate::error::{Error, Result};
 use crate::offline::chain;
 use crate::progress::Progress;
+use crate::scope::Scope;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
@@ -46,8 +47,8 @@ pub const DEFAULT_LIST_CONCURRENCY: usize = 2;
 pub struct BackupOptions {
     /// Backup name (= the `backups/<name>/` folder).
     pub name: String,
-    /// Filters as the user gave them.
-    pub filters: BackupFilters,
+    /// Which objects, as the user gave them.
+    pub scope: Scope,
     /// Time to live (Velero's default is 720h).
     pub ttl: Duration,
     /// BSL name recorded in labels and spec.
@@ -70,7 +71,7 @@ impl Default for BackupOptions {
     fn default() -> Self {
         Self {
             name: String::new(),
-            filters: BackupFilters::default(),
+            scope: Scope::default(),
             ttl: Duration::from_secs(720 * 3600),
             storage_location: "default".into(),
             velero_namespace: "velero".into(),
@@ -286,7 +287,7 @@ pub async fn run_backup(
         .filter_map(|n| str_at(n, "/metadata/name").map(str::to_string))
         .collect();
     // A Namespace labelled velero.io/exclude-from-backup=true is appended to the excludes.
-    let mut filters = opts.filters.clone();
+    let mut filters = opts.scope.clone();
     for n in &namespace_objects {
         if str_at(n, "/metadata/labels/velero.io~1exclude-from-backup") == Some("true")
             && let Some(name) = str_at(n, "/metadata/name")
@@ -295,7 +296,7 @@ pub async fn run_backup(
             filters.excluded_namespaces.push(name.to_string());
         }
     }
-    let sel = Arc::new(Selection::new(&filters, &surface, &active).map_err(Error::InvalidOptions)?);
+    let sel = Arc::new(Selection::new(&filters, &surface, &active)?);
     let types = types_to_list(&surface, &sel, opts.all_api_versions);
     progress.finish_stage();
 

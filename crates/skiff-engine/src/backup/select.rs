@@ -3,117 +3,36 @@
 
 use crate::glob::{self, IncludesExcludes};
 use crate::labels::LabelSelector;
-use serde::Serialize;
+use crate::scope::{Scope, ScopeError, VOLUME_SNAPSHOT_CONTENTS, VOLUME_SNAPSHOTS};
 use serde_json::Value;
 use skiff_kube::{ApiResourceInfo, ApiSurface};
 
-/// The two resource types Velero appends to every backup's exclude lists.
-pub const VOLUME_SNAPSHOTS: &str = "volumesnapshots.snapshot.storage.k8s.io";
-/// See [`VOLUME_SNAPSHOTS`].
-pub const VOLUME_SNAPSHOT_CONTENTS: &str = "volumesnapshotcontents.snapshot.storage.k8s.io";
 /// The label that keeps an object (or a whole namespace) out of a backup.
 pub const EXCLUDE_LABEL: &str = "velero.io/exclude-from-backup";
 
-/// Backup filters as the user gave them (before discovery resolution).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct BackupFilters {
-    /// Namespace include globs; empty means all.
-    pub included_namespaces: Vec<String>,
-    /// Namespace exclude globs.
-    pub excluded_namespaces: Vec<String>,
-    /// Old-style resource includes.
-    pub included_resources: Vec<String>,
-    /// Old-style resource excludes.
-    pub excluded_resources: Vec<String>,
-    /// Old-style cluster-resource switch: `None` = auto.
-    pub include_cluster_resources: Option<bool>,
-    /// New-style cluster-scoped includes.
-    pub included_cluster_scoped_resources: Vec<String>,
-    /// New-style cluster-scoped excludes.
-    pub excluded_cluster_scoped_resources: Vec<String>,
-    /// New-style namespace-scoped includes.
-    pub included_namespace_scoped_resources: Vec<String>,
-    /// New-style namespace-scoped excludes.
-    pub excluded_namespace_scoped_resources: Vec<String>,
-    /// Label selector passed to every LIST.
-    pub label_selector: Option<LabelSelector>,
-    /// Or-selectors: one LIST per selector, results unioned.
-    pub or_label_selectors: Vec<LabelSelector>,
-}
-
-impl BackupFilters {
-    /// Whether any old-style resource filter is set (then the old family is used).
-    pub fn uses_old_style(&self) -> bool {
-        !self.included_resources.is_empty()
-            || !self.excluded_resources.is_empty()
-            || self.include_cluster_resources.is_some()
+/// The filters as they are recorded in `velero-backup.json`: Velero's server appends the
+/// volume-snapshot auto-excludes, to the old-style list when that family is used and to the
+/// scoped lists otherwise (velero-format.md §3.3), and records `*` for "all namespaces".
+#[must_use]
+pub fn effective(scope: &Scope) -> Scope {
+    let mut f = scope.clone();
+    if f.included_namespaces.is_empty() {
+        f.included_namespaces.push("*".into());
     }
-
-    fn uses_new_style(&self) -> bool {
-        !self.included_cluster_scoped_resources.is_empty()
-            || !self.excluded_cluster_scoped_resources.is_empty()
-            || !self.included_namespace_scoped_resources.is_empty()
-            || !self.excluded_namespace_scoped_resources.is_empty()
+    let push = |list: &mut Vec<String>, r: &str| {
+        if !list.iter().any(|x| x == r) {
+            list.push(r.into());
+        }
+    };
+    if f.uses_old_style() {
+        for r in [VOLUME_SNAPSHOTS, VOLUME_SNAPSHOT_CONTENTS] {
+            push(&mut f.excluded_resources, r);
+        }
+    } else {
+        push(&mut f.excluded_cluster_scoped_resources, VOLUME_SNAPSHOT_CONTENTS);
+        push(&mut f.excluded_namespace_scoped_resources, VOLUME_SNAPSHOTS);
     }
-
-    /// Check the filters the way Velero's validation does; the message names the offending flag.
-    pub fn validate(&self) -> Result<(), String> {
-        if self.uses_old_style() && self.uses_new_style() {
-            return Err("old-style resource filters (--include-resources, --exclude-resources, \
-                        --include-cluster-resources) cannot be mixed with the scoped ones \
-                        (--include/exclude-cluster-scoped-resources, --include/exclude-namespace-scoped-resources)"
-                .into());
-        }
-        if self.label_selector.is_some() && !self.or_label_selectors.is_empty() {
-            return Err("--selector and --or-selector are mutually exclusive".into());
-        }
-        for p in self.included_namespaces.iter().chain(&self.excluded_namespaces) {
-            glob::validate_namespace_pattern(p)?;
-        }
-        if self.excluded_namespaces.iter().any(|p| p == "*") {
-            return Err("--exclude-namespaces cannot contain \"*\"".into());
-        }
-        if self.excluded_resources.iter().any(|p| p == "*") {
-            return Err("--exclude-resources cannot contain \"*\"".into());
-        }
-        Ok(())
-    }
-
-    /// The filters as they are recorded in `velero-backup.json`: Velero's server appends the
-    /// volume-snapshot auto-excludes, to the old-style list when that family is used and to the
-    /// scoped lists otherwise (velero-format.md §3.3).
-    #[must_use]
-    pub fn effective(&self) -> BackupFilters {
-        let mut f = self.clone();
-        if f.included_namespaces.is_empty() {
-            f.included_namespaces.push("*".into());
-        }
-        if f.uses_old_style() {
-            for r in [VOLUME_SNAPSHOTS, VOLUME_SNAPSHOT_CONTENTS] {
-                if !f.excluded_resources.iter().any(|x| x == r) {
-                    f.excluded_resources.push(r.into());
-                }
-            }
-        } else {
-            if !f
-                .excluded_cluster_scoped_resources
-                .iter()
-                .any(|x| x == VOLUME_SNAPSHOT_CONTENTS)
-            {
-                f.excluded_cluster_scoped_resources
-                    .push(VOLUME_SNAPSHOT_CONTENTS.into());
-            }
-            if !f
-                .excluded_namespace_scoped_resources
-                .iter()
-                .any(|x| x == VOLUME_SNAPSHOTS)
-            {
-                f.excluded_namespace_scoped_resources
-                    .push(VOLUME_SNAPSHOTS.into());
-            }
-        }
-        f
-    }
+    f
 }
 
 /// Filters resolved against discovery and the live namespace list: what the backup will do.
@@ -128,7 +47,7 @@ pub struct Selection {
     cluster_scoped: IncludesExcludes,
     namespace_scoped: IncludesExcludes,
     /// The filters after auto-excludes, as recorded in velero-backup.json.
-    pub effective: BackupFilters,
+    pub effective: Scope,
 }
 
 fn resolve_all(surface: &ApiSurface, names: &[String]) -> Vec<String> {
@@ -166,12 +85,18 @@ fn expand_namespaces(patterns: &[String], active: &[String]) -> Vec<String> {
 impl Selection {
     /// Resolve `filters` against discovery and the active namespaces.
     pub fn new(
-        filters: &BackupFilters,
+        filters: &Scope,
         surface: &ApiSurface,
         active_namespaces: &[String],
-    ) -> Result<Self, String> {
+    ) -> Result<Self, ScopeError> {
         filters.validate()?;
-        let effective = filters.effective();
+        if !filters.included_names.is_empty() {
+            return Err(ScopeError::Unsupported {
+                flag: "--include-name",
+                command: "backup (Velero's Backup has no name filter)",
+            });
+        }
+        let effective = effective(filters);
         let all_namespaces = IncludesExcludes::new(
             effective.included_namespaces.clone(),
             effective.excluded_namespaces.clone(),
@@ -333,7 +258,7 @@ impl Selection {
     /// Whether a label selector is in force (then namespaces are not kept merely for passing
     /// an all-namespaces filter).
     pub fn has_selector(&self) -> bool {
-        self.effective.label_selector.is_some() || !self.effective.or_label_selectors.is_empty()
+        self.effective.has_selector()
     }
 
     /// §4.4: keep a Namespace object when it matches a selector, passes the namespace filter
@@ -353,13 +278,11 @@ impl Selection {
         if !active {
             return false;
         }
-        let selectors: Vec<&LabelSelector> = self
+        if self
             .effective
-            .label_selector
-            .iter()
-            .chain(self.effective.or_label_selectors.iter())
-            .collect();
-        if selectors.iter().any(|s| s.matches_object(ns)) {
+            .selectors()
+            .any(|s: &LabelSelector| s.matches_object(ns))
+        {
             return true;
         }
         if self.all_namespaces && self.has_selector() {
@@ -411,7 +334,7 @@ mod tests {
         }
     }
 
-    fn sel(f: &BackupFilters) -> Selection {
+    fn sel(f: &Scope) -> Selection {
         Selection::new(
             f,
             &surface(),
@@ -429,19 +352,15 @@ mod tests {
     // Table of Velero v1.18's type decisions (§4.2).
     #[test]
     fn type_decisions() {
-        let cases: Vec<(BackupFilters, &str, bool)> = vec![
+        let cases: Vec<(Scope, &str, bool)> = vec![
             // No filters: new-style with auto-excludes → only namespaces among cluster-scoped.
-            (BackupFilters::default(), "pods", true),
-            (BackupFilters::default(), "namespaces", true),
-            (
-                BackupFilters::default(),
-                "clusterroles.rbac.authorization.k8s.io",
-                false,
-            ),
-            (BackupFilters::default(), "persistentvolumes", false),
+            (Scope::default(), "pods", true),
+            (Scope::default(), "namespaces", true),
+            (Scope::default(), "clusterroles.rbac.authorization.k8s.io", false),
+            (Scope::default(), "persistentvolumes", false),
             // Old-style include-cluster-resources=true → everything.
             (
-                BackupFilters {
+                Scope {
                     include_cluster_resources: Some(true),
                     ..Default::default()
                 },
@@ -449,7 +368,7 @@ mod tests {
                 true,
             ),
             (
-                BackupFilters {
+                Scope {
                     include_cluster_resources: Some(false),
                     ..Default::default()
                 },
@@ -457,7 +376,7 @@ mod tests {
                 false,
             ),
             (
-                BackupFilters {
+                Scope {
                     include_cluster_resources: Some(false),
                     ..Default::default()
                 },
@@ -466,7 +385,7 @@ mod tests {
             ),
             // Old-style with a namespace filter and nil cluster switch: cluster types only related.
             (
-                BackupFilters {
+                Scope {
                     included_namespaces: vec!["app".into()],
                     included_resources: vec!["*".into()],
                     ..Default::default()
@@ -475,7 +394,7 @@ mod tests {
                 false,
             ),
             (
-                BackupFilters {
+                Scope {
                     included_namespaces: vec!["app".into()],
                     included_resources: vec!["*".into()],
                     ..Default::default()
@@ -485,7 +404,7 @@ mod tests {
             ),
             // Old-style resource names resolved through discovery (short/singular/kind).
             (
-                BackupFilters {
+                Scope {
                     included_resources: vec!["pod".into()],
                     ..Default::default()
                 },
@@ -493,7 +412,7 @@ mod tests {
                 true,
             ),
             (
-                BackupFilters {
+                Scope {
                     included_resources: vec!["pod".into()],
                     ..Default::default()
                 },
@@ -501,7 +420,7 @@ mod tests {
                 false,
             ),
             (
-                BackupFilters {
+                Scope {
                     excluded_resources: vec!["deployments.apps".into()],
                     ..Default::default()
                 },
@@ -510,7 +429,7 @@ mod tests {
             ),
             // New-style explicit cluster-scoped includes.
             (
-                BackupFilters {
+                Scope {
                     included_cluster_scoped_resources: vec!["*".into()],
                     ..Default::default()
                 },
@@ -518,7 +437,7 @@ mod tests {
                 true,
             ),
             (
-                BackupFilters {
+                Scope {
                     included_cluster_scoped_resources: vec!["clusterroles".into()],
                     ..Default::default()
                 },
@@ -526,7 +445,7 @@ mod tests {
                 true,
             ),
             (
-                BackupFilters {
+                Scope {
                     included_cluster_scoped_resources: vec!["clusterroles".into()],
                     ..Default::default()
                 },
@@ -534,7 +453,7 @@ mod tests {
                 false,
             ),
             (
-                BackupFilters {
+                Scope {
                     excluded_namespace_scoped_resources: vec!["configmaps".into()],
                     ..Default::default()
                 },
@@ -542,7 +461,7 @@ mod tests {
                 false,
             ),
             (
-                BackupFilters {
+                Scope {
                     included_namespace_scoped_resources: vec!["*.apps".into()],
                     ..Default::default()
                 },
@@ -550,7 +469,7 @@ mod tests {
                 true,
             ),
             (
-                BackupFilters {
+                Scope {
                     included_namespace_scoped_resources: vec!["*.apps".into()],
                     ..Default::default()
                 },
@@ -565,18 +484,17 @@ mod tests {
 
     #[test]
     fn effective_filters_record_auto_excludes() {
-        let e = BackupFilters::default().effective();
+        let e = effective(&Scope::default());
         assert_eq!(e.included_namespaces, vec!["*"]);
         assert_eq!(
             e.excluded_cluster_scoped_resources,
             vec![VOLUME_SNAPSHOT_CONTENTS]
         );
         assert_eq!(e.excluded_namespace_scoped_resources, vec![VOLUME_SNAPSHOTS]);
-        let o = BackupFilters {
+        let o = effective(&Scope {
             include_cluster_resources: Some(true),
             ..Default::default()
-        }
-        .effective();
+        });
         assert_eq!(
             o.excluded_resources,
             vec![VOLUME_SNAPSHOTS, VOLUME_SNAPSHOT_CONTENTS]
@@ -586,7 +504,7 @@ mod tests {
 
     #[test]
     fn mixing_families_is_rejected() {
-        let f = BackupFilters {
+        let f = Scope {
             included_resources: vec!["pods".into()],
             included_cluster_scoped_resources: vec!["*".into()],
             ..Default::default()
@@ -596,7 +514,7 @@ mod tests {
 
     #[test]
     fn namespace_wildcards_expand_and_items_are_checked() {
-        let f = BackupFilters {
+        let f = Scope {
             included_namespaces: vec!["ap*".into()],
             ..Default::default()
         };
@@ -622,7 +540,7 @@ mod tests {
 
     #[test]
     fn namespace_objects_kept_per_rules() {
-        let s = sel(&BackupFilters {
+        let s = sel(&Scope {
             included_namespaces: vec!["app".into()],
             ..Default::default()
         });
@@ -630,7 +548,7 @@ mod tests {
         assert!(s.keep_namespace(&ns("app"), false));
         assert!(!s.keep_namespace(&ns("other"), false));
         assert!(s.keep_namespace(&ns("other"), true));
-        let with_sel = sel(&BackupFilters {
+        let with_sel = sel(&Scope {
             label_selector: Some(LabelSelector::parse("a=b").unwrap()),
             ..Default::default()
         });
@@ -642,13 +560,13 @@ mod tests {
 
     #[test]
     fn crds_appended_unless_explicit() {
-        assert!(sel(&BackupFilters::default()).appends_crds());
-        let exc = BackupFilters {
+        assert!(sel(&Scope::default()).appends_crds());
+        let exc = Scope {
             excluded_cluster_scoped_resources: vec!["customresourcedefinitions".into()],
             ..Default::default()
         };
         assert!(!sel(&exc).appends_crds());
-        let inc = BackupFilters {
+        let inc = Scope {
             included_cluster_scoped_resources: vec!["customresourcedefinitions".into()],
             ..Default::default()
         };

@@ -26,6 +26,7 @@ mod select;
 #[cfg(test)]
 mod tests;
 
+use crate::{Mappings, Scope};
 use serde::Serialize;
 use serde_json::Value;
 use std::borrow::Cow;
@@ -319,29 +320,11 @@ pub struct RestoreOptions {
     pub restore_name: String,
     /// Backup name (label `velero.io/backup-name`).
     pub backup_name: String,
-    /// Namespace globs matched against the original namespace; empty = all.
-    pub include_namespaces: Vec<String>,
-    /// Namespace globs; `*` is rejected.
-    pub exclude_namespaces: Vec<String>,
-    /// Resource names or globs, resolved through the target's discovery; empty = all.
-    pub include_resources: Vec<String>,
-    /// Resource names or globs; `*` is rejected.
-    pub exclude_resources: Vec<String>,
-    /// `Some(false)` never, `Some(true)` always, `None` only for unfiltered namespaces (§5.3).
-    pub include_cluster_resources: Option<bool>,
-    /// Label selector (`a=b,c!=d,e in (x,y),!f`).
-    pub label_selector: Option<String>,
-    /// Alternative selectors (an item passes if any matches); exclusive with `label_selector`.
-    pub or_label_selectors: Vec<String>,
-    /// `<resource>/<ns>/<name>` or `<resource>/<name>`; when non-empty only these items (and
-    /// their related items) are restored.
-    pub include_names: Vec<String>,
-    /// Original namespace → target namespace.
-    pub namespace_mappings: BTreeMap<String, String>,
-    /// Old storage class → new storage class.
-    pub storage_class_mappings: BTreeMap<String, String>,
-    /// Old registry (prefix) → new registry; see [`map_image`].
-    pub image_registry_mappings: BTreeMap<String, String>,
+    /// Which objects of the backup: namespaces are matched against the original namespace,
+    /// resources are resolved through the target's discovery.
+    pub scope: Scope,
+    /// Namespace, storage-class and image-registry mappings.
+    pub mappings: Mappings,
     /// Parsed resource modifiers.
     pub resource_modifiers: Option<ResourceModifiers>,
     /// Recorded in the plan for the executor.
@@ -630,20 +613,9 @@ pub enum PlanError {
         /// What is wrong.
         reason: String,
     },
-    /// A label selector does not parse.
-    #[error("parse label selector {selector:?}: {reason}")]
-    InvalidSelector {
-        /// The selector text.
-        selector: String,
-        /// What is wrong.
-        reason: String,
-    },
-    /// `--include-name` entry malformed.
-    #[error("parse include name {entry:?}: expected <resource>/<namespace>/<name> or <resource>/<name>")]
-    InvalidIncludeName {
-        /// The entry.
-        entry: String,
-    },
+    /// The scope (filters) cannot be used.
+    #[error("validate filters")]
+    Scope(#[from] crate::scope::ScopeError),
     /// Resource priorities malformed.
     #[error("parse resource priorities {text:?}: {reason}")]
     InvalidPriorities {

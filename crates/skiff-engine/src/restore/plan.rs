@@ -92,11 +92,11 @@ fn plan_items(
     facts: &TargetFacts,
 ) -> Result<RestorePlan> {
     remap::validate(
-        &opts.namespace_mappings,
-        &opts.storage_class_mappings,
-        &opts.image_registry_mappings,
+        &opts.mappings.namespaces,
+        &opts.mappings.storage_classes,
+        &opts.mappings.image_registries,
     )?;
-    let filters = Filters::new(opts, surface)?;
+    let filters = Filters::new(&opts.scope, surface)?;
     let (ordering, mut warnings) = Ordering::new(&opts.resource_priorities, surface);
     let mut skipped = Vec::new();
     let mut errors = Vec::new();
@@ -205,7 +205,8 @@ fn plan_items(
 
     // Facts the actions need.
     let target_ns = |ns: &str| {
-        opts.namespace_mappings
+        opts.mappings
+            .namespaces
             .get(ns)
             .cloned()
             .unwrap_or_else(|| ns.to_string())
@@ -316,7 +317,7 @@ fn plan_items(
         };
         let status = actions::reset_metadata(&mut obj, &mut item_actions);
         let ctx = ActionCtx {
-            namespace_mappings: &opts.namespace_mappings,
+            namespace_mappings: &opts.mappings.namespaces,
             service_accounts: &service_accounts,
             reprovisioned_pvs: &reprovisioned,
             preserve_node_ports: opts.preserve_node_ports,
@@ -329,7 +330,7 @@ fn plan_items(
             });
             continue;
         }
-        let (sc_actions, used) = remap::map_storage_classes(gr, &mut obj, &opts.storage_class_mappings);
+        let (sc_actions, used) = remap::map_storage_classes(gr, &mut obj, &opts.mappings.storage_classes);
         if let Some(missing) = used
             .into_iter()
             .find(|c| storage_classes.as_ref().is_some_and(|known| !known.contains(c)))
@@ -351,7 +352,7 @@ fn plan_items(
             continue;
         }
         item_actions.extend(sc_actions);
-        item_actions.extend(remap::map_images(gr, &mut obj, &opts.image_registry_mappings));
+        item_actions.extend(remap::map_images(gr, &mut obj, &opts.mappings.image_registries));
         if let Some(m) = &opts.resource_modifiers {
             for message in m.apply(gr, item.namespace.as_deref(), &mut obj, &mut item_actions) {
                 errors.push(ItemError {

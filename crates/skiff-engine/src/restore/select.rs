@@ -1,8 +1,8 @@
 //! Selection: which backup items a restore considers (§5.1, §5.3), and `skip_owned`.
 
-use super::{BackupItem, ItemKey, PlanError, RestoreOptions, Result, SkipReason};
-use crate::glob::{IncludesExcludes, has_wildcard, validate_namespace_pattern};
-use crate::labels::{LabelSelector, object_labels};
+use super::{BackupItem, PlanError, Result, SkipReason};
+use crate::Scope;
+use crate::glob::{IncludesExcludes, has_wildcard};
 use serde_json::Value;
 use skiff_kube::ApiSurface;
 use std::collections::{BTreeMap, BTreeSet};
@@ -27,106 +27,89 @@ pub(crate) const MUST_HAVE: &[&str] = &[
 ];
 
 /// The restore's filters, resolved against the target's discovery.
-pub(crate) struct Filters {
+pub(crate) struct Filters<'a> {
+    scope: &'a Scope,
+    surface: &'a ApiSurface,
+    /// Old-style family (or no resource filter): one include/exclude pair for every type.
     resources: IncludesExcludes,
+    /// Scoped family: cluster-scoped and namespace-scoped pairs (`None` for the old family).
+    scoped: Option<(IncludesExcludes, IncludesExcludes)>,
     pub namespaces: IncludesExcludes,
     cluster: Option<bool>,
-    selectors: Vec<LabelSelector>,
-    names: Option<BTreeSet<ItemKey>>,
 }
 
-impl Filters {
-    pub fn new(opts: &RestoreOptions, surface: &ApiSurface) -> Result<Self> {
-        let resolve = |names: &[String]| -> Vec<String> {
-            names
-                .iter()
-                .map(|n| {
-                    if has_wildcard(n) {
-                        n.clone()
-                    } else {
-                        surface.resolve(n).unwrap_or_else(|| n.to_ascii_lowercase())
-                    }
-                })
-                .collect()
-        };
-        if opts.exclude_resources.iter().any(|e| e == "*") {
-            return Err(PlanError::InvalidFilter {
-                field: "exclude-resources",
-                reason: "\"*\" is not allowed in excludes".into(),
-            });
-        }
-        if opts.exclude_namespaces.iter().any(|e| e == "*") {
-            return Err(PlanError::InvalidFilter {
-                field: "exclude-namespaces",
-                reason: "\"*\" is not allowed in excludes".into(),
-            });
-        }
-        for p in opts.include_namespaces.iter().chain(&opts.exclude_namespaces) {
-            validate_namespace_pattern(p).map_err(|reason| PlanError::InvalidFilter {
-                field: "namespaces",
-                reason,
-            })?;
-        }
-        let includes = resolve(&opts.include_resources);
-        if let Some(bad) = includes.iter().find(|i| ALWAYS_EXCLUDED.contains(&i.as_str())) {
-            return Err(PlanError::InvalidFilter {
-                field: "include-resources",
-                reason: format!("{bad} is never restored"),
-            });
-        }
-        let mut excludes = resolve(&opts.exclude_resources);
-        excludes.extend(ALWAYS_EXCLUDED.iter().map(|s| (*s).to_string()));
-        if opts.label_selector.is_some() && !opts.or_label_selectors.is_empty() {
-            return Err(PlanError::InvalidFilter {
-                field: "selector",
-                reason: "a label selector and or-selectors cannot be combined".into(),
-            });
-        }
-        let mut selectors = Vec::new();
-        for s in opts.label_selector.iter().chain(&opts.or_label_selectors) {
-            let sel = LabelSelector::parse(s).map_err(|reason| PlanError::InvalidSelector {
-                selector: s.clone(),
-                reason,
-            })?;
-            selectors.push(sel);
-        }
-        let names = if opts.include_names.is_empty() {
-            None
-        } else {
-            let mut set = BTreeSet::new();
-            for entry in &opts.include_names {
-                let parts: Vec<&str> = entry.split('/').collect();
-                if parts.iter().any(|p| p.is_empty()) {
-                    return Err(PlanError::InvalidIncludeName { entry: entry.clone() });
-                }
-                let gr = |r: &str| surface.resolve(r).unwrap_or_else(|| r.to_ascii_lowercase());
-                let key = match parts[..] {
-                    [r, n] => ItemKey {
-                        group_resource: gr(r),
-                        namespace: None,
-                        name: n.into(),
-                    },
-                    [r, ns, n] => ItemKey {
-                        group_resource: gr(r),
-                        namespace: Some(ns.into()),
-                        name: n.into(),
-                    },
-                    _ => return Err(PlanError::InvalidIncludeName { entry: entry.clone() }),
-                };
-                set.insert(key);
+impl<'a> Filters<'a> {
+    pub fn new(scope: &'a Scope, surface: &'a ApiSurface) -> Result<Self> {
+        scope.validate()?;
+        let resolve_one = |n: &str| {
+            if has_wildcard(n) {
+                n.to_string()
+            } else {
+                surface.resolve(n).unwrap_or_else(|| n.to_ascii_lowercase())
             }
-            Some(set)
         };
+        let resolve = |names: &[String]| -> Vec<String> { names.iter().map(|n| resolve_one(n)).collect() };
+        let included = [
+            &scope.included_resources,
+            &scope.included_cluster_scoped_resources,
+            &scope.included_namespace_scoped_resources,
+        ];
+        for list in included {
+            if let Some(bad) = resolve(list)
+                .iter()
+                .find(|i| ALWAYS_EXCLUDED.contains(&i.as_str()))
+            {
+                return Err(PlanError::InvalidFilter {
+                    field: "include-resources",
+                    reason: format!("{bad} is never restored"),
+                });
+            }
+        }
+        let with_always = |mut v: Vec<String>| {
+            v.extend(ALWAYS_EXCLUDED.iter().map(|s| (*s).to_string()));
+            v
+        };
+        let scoped = scope.uses_scoped().then(|| {
+            (
+                IncludesExcludes::new(
+                    resolve(&scope.included_cluster_scoped_resources),
+                    with_always(resolve(&scope.excluded_cluster_scoped_resources)),
+                ),
+                IncludesExcludes::new(
+                    resolve(&scope.included_namespace_scoped_resources),
+                    with_always(resolve(&scope.excluded_namespace_scoped_resources)),
+                ),
+            )
+        });
         Ok(Self {
-            resources: IncludesExcludes::new(includes, excludes),
-            namespaces: IncludesExcludes::new(
-                opts.include_namespaces.clone(),
-                opts.exclude_namespaces.clone(),
+            scope,
+            surface,
+            resources: IncludesExcludes::new(
+                resolve(&scope.included_resources),
+                with_always(resolve(&scope.excluded_resources)),
             ),
-            cluster: opts.include_cluster_resources,
-            selectors,
-            names,
+            scoped,
+            namespaces: scope.namespaces(),
+            cluster: scope.include_cluster_resources,
         })
+    }
+
+    /// Whether items of type `gr` pass the resource filter (`namespaced`: the item's scope).
+    fn type_included(&self, gr: &str, namespaced: bool) -> bool {
+        match &self.scoped {
+            None => self.resources.should_include(gr),
+            Some((_, ns)) if namespaced => ns.should_include(gr),
+            // Scoped family, as at backup: cluster-scoped types only when named (or when
+            // nothing narrows the restore), namespaces always.
+            Some((cluster, ns)) => {
+                !cluster.explicitly_excludes(gr)
+                    && (gr == "namespaces"
+                        || cluster.explicitly_includes(gr)
+                        || (cluster.includes.is_empty()
+                            && self.namespaces.includes_everything()
+                            && ns.includes_everything()))
+            }
+        }
     }
 
     /// Whether cluster-scoped items are selected directly.
@@ -150,7 +133,7 @@ impl Filters {
         if MUST_HAVE.contains(&gr) {
             return item_rules(gr, object);
         }
-        if !self.resources.should_include(gr) {
+        if !self.type_included(gr, item.namespace.is_some()) {
             return Err(SkipReason::ResourceFilter);
         }
         let ns_checked = if gr == "namespaces" {
@@ -163,19 +146,19 @@ impl Filters {
         {
             return Err(SkipReason::NamespaceFilter);
         }
-        if item.namespace.is_none() && !self.cluster_selected() {
+        if item.namespace.is_none() && self.scoped.is_none() && !self.cluster_selected() {
             return Err(SkipReason::ClusterScoped);
         }
-        if let Some(names) = &self.names
-            && !names.contains(&item.key())
-        {
+        if !self.scope.names_match(
+            &|r: &str| self.surface.resolve(r),
+            gr,
+            item.namespace.as_deref(),
+            &item.name,
+        ) {
             return Err(SkipReason::NotNamed);
         }
-        if !self.selectors.is_empty() {
-            let labels = object_labels(object);
-            if !self.selectors.iter().any(|s| s.matches(&labels)) {
-                return Err(SkipReason::LabelSelector);
-            }
+        if !self.scope.selectors_match(object) {
+            return Err(SkipReason::LabelSelector);
         }
         item_rules(gr, object)
     }
@@ -186,7 +169,17 @@ impl Filters {
         if ALWAYS_EXCLUDED.contains(&gr) {
             return Err(SkipReason::AlwaysExcluded);
         }
-        if !self.resources.should_include(gr) && !MUST_HAVE.contains(&gr) {
+        let type_ok = match &self.scoped {
+            None => self.resources.should_include(gr),
+            Some((cluster, ns)) => {
+                if item.namespace.is_some() {
+                    ns.should_include(gr)
+                } else {
+                    !cluster.explicitly_excludes(gr)
+                }
+            }
+        };
+        if !type_ok && !MUST_HAVE.contains(&gr) {
             return Err(SkipReason::ResourceFilter);
         }
         item_rules(gr, object)
@@ -452,12 +445,13 @@ mod tests {
 
     #[test]
     fn filters_in_velero_order() {
-        let opts = RestoreOptions {
-            include_namespaces: vec!["app*".into()],
-            label_selector: Some("tier in (web),!legacy".into()),
+        let scope = Scope {
+            included_namespaces: vec!["app*".into()],
+            label_selector: Some(crate::labels::LabelSelector::parse("tier in (web),!legacy").unwrap()),
             ..Default::default()
         };
-        let f = Filters::new(&opts, &ApiSurface::default()).unwrap();
+        let surface = ApiSurface::default();
+        let f = Filters::new(&scope, &surface).unwrap();
         let web = json!({"metadata": {"labels": {"tier": "web"}}});
         assert_eq!(primary(&f, &item("pods", Some("app1"), "a", web.clone())), Ok(()));
         assert_eq!(
@@ -519,39 +513,68 @@ mod tests {
 
     #[test]
     fn invalid_filters() {
-        let bad = |opts: RestoreOptions| {
-            Filters::new(&opts, &ApiSurface::default())
-                .err()
-                .unwrap()
-                .to_string()
+        let bad = |scope: Scope| {
+            let surface = ApiSurface::default();
+            let e = Filters::new(&scope, &surface).err().unwrap();
+            let source = std::error::Error::source(&e).map(ToString::to_string);
+            format!("{e}: {}", source.unwrap_or_default())
         };
         assert!(
-            bad(RestoreOptions {
-                exclude_namespaces: vec!["*".into()],
+            bad(Scope {
+                excluded_namespaces: vec!["*".into()],
                 ..Default::default()
             })
-            .contains('*')
+            .contains("--exclude-namespaces cannot contain \"*\"")
         );
         assert!(
-            bad(RestoreOptions {
-                include_resources: vec!["nodes".into()],
+            bad(Scope {
+                included_resources: vec!["nodes".into()],
                 ..Default::default()
             })
-            .contains("nodes")
+            .contains("nodes is never restored")
         );
         assert!(
-            bad(RestoreOptions {
-                include_names: vec!["pods/a/b/c".into()],
+            bad(Scope {
+                included_resources: vec!["pods".into()],
+                included_cluster_scoped_resources: vec!["persistentvolumes".into()],
                 ..Default::default()
             })
-            .contains("pods/a/b/c")
+            .contains("cannot be mixed")
         );
-        assert!(
-            bad(RestoreOptions {
-                label_selector: Some("a in (b".into()),
-                ..Default::default()
-            })
-            .contains("a in (b")
+    }
+
+    #[test]
+    fn scoped_family_at_restore() {
+        let scope = Scope {
+            included_cluster_scoped_resources: vec!["persistentvolumes".into()],
+            excluded_namespace_scoped_resources: vec!["secrets".into()],
+            included_names: vec![
+                "persistentvolumes/pv*".parse().unwrap(),
+                "configmaps/*/c*".parse().unwrap(),
+            ],
+            ..Default::default()
+        };
+        let surface = ApiSurface::default();
+        let f = Filters::new(&scope, &surface).unwrap();
+        assert_eq!(
+            primary(&f, &item("persistentvolumes", None, "pv1", json!({}))),
+            Ok(())
+        );
+        assert_eq!(
+            primary(&f, &item("storageclasses.storage.k8s.io", None, "pv1", json!({}))),
+            Err(SkipReason::ResourceFilter)
+        );
+        assert_eq!(
+            primary(&f, &item("configmaps", Some("a"), "c1", json!({}))),
+            Ok(())
+        );
+        assert_eq!(
+            primary(&f, &item("configmaps", Some("a"), "d1", json!({}))),
+            Err(SkipReason::NotNamed)
+        );
+        assert_eq!(
+            primary(&f, &item("secrets", Some("a"), "c1", json!({}))),
+            Err(SkipReason::ResourceFilter)
         );
     }
 }

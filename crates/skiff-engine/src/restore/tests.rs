@@ -215,10 +215,8 @@ fn namespace_mapping_rewrites_every_named_reference() {
             "subjects": [{"kind": "ServiceAccount", "name": "sa", "namespace": "app"}]}),
         ),
     ];
-    let o = RestoreOptions {
-        namespace_mappings: [("app".to_string(), "app2".to_string())].into(),
-        ..opts()
-    };
+    let mut o = opts();
+    o.mappings.namespaces = [("app".to_string(), "app2".to_string())].into();
     let p = plan(&items, &surface(), &o, &TargetFacts::default()).unwrap();
     assert_eq!(
         find(&p, "configmaps", "cfg").object,
@@ -254,10 +252,8 @@ fn namespace_mapping_rewrites_every_named_reference() {
     assert_eq!(p.namespaces_to_create.len(), 1);
     assert!(p.namespaces_to_create[0].from_backup);
     // Invalid target names are refused before anything is planned.
-    let bad = RestoreOptions {
-        namespace_mappings: [("app".to_string(), "App_2".to_string())].into(),
-        ..opts()
-    };
+    let mut bad = opts();
+    bad.mappings.namespaces = [("app".to_string(), "App_2".to_string())].into();
     let err = plan(&items, &surface(), &bad, &TargetFacts::default()).unwrap_err();
     assert!(
         matches!(&err, PlanError::InvalidNamespaceMapping { from, to, .. } if from == "app" && to == "App_2"),
@@ -294,14 +290,12 @@ fn storage_class_mapping_and_missing_class() {
             json!({"spec": {"storageClassName": "slow"}}),
         ),
     ];
-    let o = RestoreOptions {
-        storage_class_mappings: [
-            ("gp2".to_string(), "gp3".to_string()),
-            ("slow".to_string(), "missing".to_string()),
-        ]
-        .into(),
-        ..opts()
-    };
+    let mut o = opts();
+    o.mappings.storage_classes = [
+        ("gp2".to_string(), "gp3".to_string()),
+        ("slow".to_string(), "missing".to_string()),
+    ]
+    .into();
     let facts = TargetFacts {
         storage_classes: Some(["gp3".to_string()].into()),
         ..Default::default()
@@ -355,10 +349,8 @@ fn image_registry_mapping_in_all_templates() {
             json!({"spec": {"jobTemplate": {"spec": {"template": {"spec": spec()}}}}}),
         ),
     ];
-    let o = RestoreOptions {
-        image_registry_mappings: [("registry.old".to_string(), "registry.new:5000".to_string())].into(),
-        ..opts()
-    };
+    let mut o = opts();
+    o.mappings.image_registries = [("registry.old".to_string(), "registry.new:5000".to_string())].into();
     let p = plan(&items, &surface(), &o, &TargetFacts::default()).unwrap();
     assert_eq!(find(&p, "pods", "p").object["spec"], mapped);
     assert_eq!(
@@ -488,10 +480,8 @@ fn pv_delete_is_reprovisioned_and_retain_is_restored() {
         pv("pv-ret", "Retain", "c-ret"),
     ];
     // Namespace-filtered restore: the PVs come in as related items of their bound PVCs.
-    let o = RestoreOptions {
-        include_namespaces: vec!["a".into()],
-        ..opts()
-    };
+    let mut o = opts();
+    o.scope.included_namespaces = vec!["a".into()];
     let p = plan(&items, &surface(), &o, &TargetFacts::default()).unwrap();
     assert_eq!(
         skip_reason(&p, "persistentvolumes", "pv-del"),
@@ -516,10 +506,8 @@ fn pv_delete_is_reprovisioned_and_retain_is_restored() {
         "restored as related item of persistentvolumeclaims/a/c-ret"
     );
     // With cluster resources excluded, no PV at all, and the PVC keeps its volumeName (Velero).
-    let o = RestoreOptions {
-        include_cluster_resources: Some(false),
-        ..opts()
-    };
+    let mut o = opts();
+    o.scope.include_cluster_resources = Some(false);
     let p = plan(&items, &surface(), &o, &TargetFacts::default()).unwrap();
     assert_eq!(
         skip_reason(&p, "persistentvolumes", "pv-del"),
@@ -649,10 +637,8 @@ resourceModifierRules:
     path: /spec/doesnotexist
 "#,
     );
-    let o = RestoreOptions {
-        namespace_mappings: [("app".to_string(), "moved".to_string())].into(),
-        ..o
-    };
+    let mut o = o;
+    o.mappings.namespaces = [("app".to_string(), "moved".to_string())].into();
     let items = vec![
         deploy("app", "web", 3),
         deploy("app", "api", 3),
