@@ -8,6 +8,7 @@
 pub mod backup;
 pub mod error;
 pub mod glob;
+pub mod hold;
 pub mod labels;
 pub mod mappings;
 pub mod offline;
