@@ -6,6 +6,7 @@
 //! failure never aborts a run unless the policy says so.
 
 pub mod backup;
+pub mod compare;
 pub mod error;
 pub mod glob;
 pub mod hold;
