@@ -16,14 +16,15 @@
 pub mod docs;
 mod error;
 pub mod gojson;
+mod gzip;
 pub mod index;
 pub mod path;
 pub mod reader;
 mod transcode;
 pub mod writer;
 
-pub use error::{Error, Result};
-pub use index::{ArchiveIndex, IndexEntry, IndexStream, MemberInfo, VerifyReport};
+pub use error::{Error, MAX_ERROR_TEXT, Result};
+pub use index::{ArchiveIndex, IndexEntry, IndexStream, Located, MemberInfo, VerifyReport};
 pub use path::{ItemRef, VersionDir};
-pub use reader::{ArchiveReader, Entry, EntryKind, ReaderOptions};
+pub use reader::{ArchiveReader, Entry, EntryKind, EntryRef, ReaderOptions};
 pub use writer::{ArchiveWriter, WriterOptions};
