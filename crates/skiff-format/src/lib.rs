@@ -8,9 +8,10 @@
 //! Modules:
 //! * [`gojson`] — Go-compatible JSON encoders (items, pretty documents, sidecars) and gzip helpers.
 //! * [`path`] — tarball paths ([`ItemRef`], [`VersionDir`]).
-//! * [`reader`] — streaming, defensive `.tar.gz` reader.
+//! * [`reader`] — streaming, defensive `.tar.gz` reader: every limit and integrity check in one place.
 //! * [`writer`] — parallel multi-member `.tar.gz` writer.
-//! * [`index`] — skiff's integrity sidecar (per-entry sha256, member offsets).
+//! * [`index`] — skiff's integrity sidecar (per-entry sha256, member offsets), verified before use.
+//! * [`json`] — JSON checked, bounded and rendered without building trees.
 //! * [`docs`] — typed, lenient models of Velero's documents.
 
 pub mod docs;
@@ -18,6 +19,7 @@ mod error;
 pub mod gojson;
 mod gzip;
 pub mod index;
+pub mod json;
 pub mod path;
 pub mod reader;
 mod transcode;
