@@ -38,7 +38,9 @@ pub const MAX_SIDECAR_FILE_SIZE: u64 = MAX_SIDECAR_SIZE + MAX_SIDECAR_SIZE / 64;
 /// Largest `velero-backup.json` accepted: a Backup object is stored in etcd (1.5 MiB request
 /// limit), and its pretty-printed file is at most a few times that.
 pub const MAX_BACKUP_JSON_SIZE: u64 = 16 << 20;
-/// Largest tree a document (`velero-backup.json`, a sidecar) may become, as estimated by
+/// Largest tree `velero-backup.json` may become, as estimated before decoding.
+pub const MAX_BACKUP_TREE_BYTES: u64 = 256 << 20;
+/// Largest tree a sidecar may become, as estimated by
 /// [`json::scan`] before decoding (see [`json::tree_cost`]).
 pub const MAX_DOCUMENT_TREE_BYTES: u64 = 1 << 30;
 
@@ -629,7 +631,7 @@ impl Backup {
 
     /// Parse `velero-backup.json`. Lenient about fields; requires a JSON object. Refuses more
     /// than [`MAX_BACKUP_JSON_SIZE`] bytes, or text whose tree would exceed
-    /// [`MAX_DOCUMENT_TREE_BYTES`], before building anything.
+    /// [`MAX_BACKUP_TREE_BYTES`], before building anything.
     pub fn from_json(data: &[u8]) -> Result<Backup> {
         const DOC: &str = "velero-backup.json";
         if data.len() as u64 > MAX_BACKUP_JSON_SIZE {
@@ -638,7 +640,7 @@ impl Backup {
                 limit: MAX_BACKUP_JSON_SIZE,
             });
         }
-        json::from_slice_bounded(data, DOC, MAX_DOCUMENT_TREE_BYTES)
+        json::from_slice_bounded(data, DOC, MAX_BACKUP_TREE_BYTES)
     }
 
     /// [`Backup::from_json`] of at most [`MAX_BACKUP_JSON_SIZE`] bytes read from `input`.
