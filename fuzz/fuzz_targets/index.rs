@@ -45,7 +45,9 @@ fn use_index(index: &ArchiveIndex, archive: &[u8]) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&mode, rest)) = data.split_first() else { return };
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
     let (archive, index) = fixed();
     if mode % 2 == 0 {
         let _ = ArchiveIndex::from_gzip_json(rest);

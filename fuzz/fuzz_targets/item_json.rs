@@ -13,7 +13,10 @@ fuzz_target!(|data: &[u8]| {
     match (&scanned, &tree) {
         (Ok(_), Err(e)) => panic!("scan accepts what serde_json refuses: {e}"),
         (Err(Error::InvalidJson { reason, .. }), Ok(_)) => {
-            assert_eq!(*reason, "nested too deeply", "scan refuses what serde_json accepts");
+            assert_eq!(
+                *reason, "nested too deeply",
+                "scan refuses what serde_json accepts"
+            );
         }
         (Err(e), Ok(_)) => panic!("unexpected scan error {e}"),
         _ => {}
@@ -26,7 +29,12 @@ fuzz_target!(|data: &[u8]| {
         }
         assert!(!pretty.iter().any(|&b| b < 0x20 && b != b'\n'));
         if let Ok((head, _)) = json::check_item(data, "fuzz") {
-            let str_at = |p: &str| v.pointer(p).and_then(Value::as_str).unwrap_or_default().to_owned();
+            let str_at = |p: &str| {
+                v.pointer(p)
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned()
+            };
             assert_eq!(head.kind, str_at("/kind"));
             assert_eq!(head.api_version, str_at("/apiVersion"));
             assert_eq!(head.metadata.name, str_at("/metadata/name"));

@@ -7,7 +7,9 @@ use libfuzzer_sys::fuzz_target;
 use skiff_engine::restore::{ResourcePriorities, map_image};
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     let _ = ResourcePriorities::parse(text);
     // "image\nfrom=to\nfrom=to…"
     let mut lines = text.lines();

@@ -12,10 +12,15 @@ fuzz_target!(|data: &[u8]| {
     if fast.is_none() {
         assert_eq!(out, b"keep", "declining must leave the output unchanged");
     }
-    let tree = serde_json::from_slice::<Value>(data).ok().map(|v| gojson::to_vec(&v));
+    let tree = serde_json::from_slice::<Value>(data)
+        .ok()
+        .map(|v| gojson::to_vec(&v));
     match (fast, tree) {
         (Some(f), Some(t)) => assert_eq!(f, t, "transcoder and tree path differ"),
-        (Some(f), None) => panic!("transcoded input serde_json refuses into {}", String::from_utf8_lossy(&f)),
+        (Some(f), None) => panic!(
+            "transcoded input serde_json refuses into {}",
+            String::from_utf8_lossy(&f)
+        ),
         (None, _) => {}
     }
     // With defaults, on objects.
