@@ -5,7 +5,7 @@
 //! stream). With it a single object can be fetched by a ranged read of one member
 //! ([`read_member`]) and a whole archive can be verified ([`ArchiveIndex::verify`]).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::ops::Range;
 
@@ -168,20 +168,19 @@ impl VerifyReport {
 /// Incremental verifier: feed it every entry while reading an archive, then [`Verifier::finish`].
 #[derive(Debug)]
 pub struct Verifier<'a> {
-    expected: BTreeMap<&'a str, &'a IndexEntry>,
-    seen: BTreeSet<String>,
+    /// Path → (entry, seen yet).
+    expected: HashMap<&'a str, (&'a IndexEntry, bool)>,
     report: VerifyReport,
 }
 
 impl Verifier<'_> {
-    /// Check one entry's data.
+    /// Check one entry's data (a path fed twice is reported as extra).
     pub fn check(&mut self, path: &str, data: &[u8]) {
-        match self.expected.get(path) {
-            None => self.report.extra.push(path.to_owned()),
-            Some(e) => {
-                if !self.seen.insert(path.to_owned()) {
-                    self.report.extra.push(path.to_owned());
-                } else if e.size == data.len() as u64 && e.sha256 == hex(&Sha256::digest(data)) {
+        match self.expected.get_mut(path) {
+            None | Some((_, true)) => self.report.extra.push(path.to_owned()),
+            Some((e, seen)) => {
+                *seen = true;
+                if e.size == data.len() as u64 && e.sha256 == hex(&Sha256::digest(data)) {
                     self.report.matched += 1;
                 } else {
                     self.report.mismatched.push(path.to_owned());
@@ -190,13 +189,16 @@ impl Verifier<'_> {
         }
     }
 
-    /// The report; entries never fed are `missing`.
+    /// The report; entries never fed are `missing` (in path order).
     pub fn finish(mut self) -> VerifyReport {
-        for path in self.expected.keys() {
-            if !self.seen.contains(*path) {
-                self.report.missing.push((*path).to_owned());
-            }
-        }
+        let mut missing: Vec<String> = self
+            .expected
+            .iter()
+            .filter(|(_, (_, seen))| !seen)
+            .map(|(p, _)| (*p).to_owned())
+            .collect();
+        missing.sort_unstable();
+        self.report.missing = missing;
         self.report
     }
 }
@@ -338,8 +340,7 @@ impl ArchiveIndex {
             m.check(n, tarball_size)?;
             if m.compressed_offset != compressed || m.uncompressed_offset != uncompressed {
                 return Err(invalid(format!(
-                    "member {n} does not start where member {} ends",
-                    n.wrapping_sub(1) as isize
+                    "member {n} does not start where the previous one ends"
                 )));
             }
             compressed = m.compressed_offset + m.compressed_length;
@@ -435,8 +436,11 @@ impl ArchiveIndex {
     /// A verifier to feed entries to while reading the archive.
     pub fn verifier(&self) -> Verifier<'_> {
         Verifier {
-            expected: self.entries.iter().map(|e| (e.path.as_str(), e)).collect(),
-            seen: BTreeSet::new(),
+            expected: self
+                .entries
+                .iter()
+                .map(|e| (e.path.as_str(), (e, false)))
+                .collect(),
             report: VerifyReport::default(),
         }
     }

@@ -96,7 +96,7 @@ fn hex4(b: &[u8]) -> Option<u16> {
     Some(v)
 }
 
-impl<'a> Scanner<'a> {
+impl Scanner<'_> {
     fn ws(&mut self) {
         while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.text.get(self.pos) {
             self.pos += 1;
@@ -375,16 +375,12 @@ impl<'a> Scanner<'a> {
         if float || digits >= 19 {
             // Rare: decide as serde_json does (integers beyond 64 bits become floats; a number
             // out of the f64 range is an error).
-            match serde_json::from_slice::<serde_json::Number>(lit) {
-                Ok(n) => {
-                    if !float && n.is_f64() {
-                        self.scan.wide_integers += 1;
-                    }
-                }
-                Err(_) => {
-                    self.pos = start;
-                    return self.fail("number out of range");
-                }
+            let Ok(n) = serde_json::from_slice::<serde_json::Number>(lit) else {
+                self.pos = start;
+                return self.fail("number out of range");
+            };
+            if !float && n.is_f64() {
+                self.scan.wide_integers += 1;
             }
         }
         Ok(())

@@ -254,7 +254,7 @@ fn class3_index_pointing_elsewhere_or_out_of_range_is_refused() {
     index.check(Some(gz.len() as u64)).unwrap();
     let size = gz.len() as u64;
     let cm0 = "resources/configmaps/namespaces/ns/cm0.json";
-    let cm50 = "resources/configmaps/namespaces/ns/cm50.json";
+    let other = "resources/configmaps/namespaces/ns/cm50.json";
     let read = |idx: &ArchiveIndex, p: &str| -> Result<Vec<u8>, Error> {
         let loc = idx.locate(p, size)?.expect("listed");
         let r = loc.range();
@@ -265,7 +265,7 @@ fn class3_index_pointing_elsewhere_or_out_of_range_is_refused() {
 
     // cm0's record pointing at cm50's place (member and offset): refused, not cm50's object.
     let mut swapped = index.clone();
-    let target = swapped.entries.iter().find(|e| e.path == cm50).unwrap().clone();
+    let target = swapped.entries.iter().find(|e| e.path == other).unwrap().clone();
     let e = swapped.entries.iter_mut().find(|e| e.path == cm0).unwrap();
     e.member = target.member;
     e.header_offset = target.header_offset;
@@ -432,7 +432,7 @@ fn class7_duplicate_paths_are_reported() {
     let gz = gojson::gzip_sidecar(&tar);
     match read_all(&gz) {
         Err(Error::DuplicateEntry { entry }) => {
-            assert_eq!(entry, "resources/configmaps/namespaces/ns/a.json")
+            assert_eq!(entry, "resources/configmaps/namespaces/ns/a.json");
         }
         other => panic!("{other:?}"),
     }
@@ -496,7 +496,7 @@ fn class11_wide_integers_render_as_stored_and_names_are_escaped() {
     let err = read_all(&gojson::gzip_sidecar(&tar)).unwrap_err();
     let msg = err.to_string();
     assert!(matches!(err, Error::DuplicateEntry { .. }));
-    assert!(!msg.chars().any(|c| c.is_control()), "{msg:?}");
+    assert!(!msg.chars().any(char::is_control), "{msg:?}");
 }
 
 // ----- limits hold across the reader's API ---------------------------------------------------
