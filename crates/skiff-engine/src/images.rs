@@ -24,7 +24,8 @@
 //!
 //! Restore rewrites images only in the pod specs of the built-in workload kinds; an image that a
 //! mapping moves but that sits in a custom resource or a PodTemplate keeps its original reference
-//! on restore. The report says so per image ([`ImageEntry::restore_keeps_original_in`]).
+//! on restore. The report says so per image ([`ImageEntry::restore_keeps_original_in`]);
+//! [`map_object_images`] rewrites every image the walk finds, for a restore that wants to.
 
 // Kubernetes kind names (CronJobs, PodTemplates, …) appear as prose in these docs.
 #![allow(clippy::doc_markdown)]
@@ -157,6 +158,50 @@ fn walk<'a>(
         }
         _ => {}
     }
+}
+
+/// One image reference rewritten by [`map_object_images`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct ImageRewrite {
+    /// JSON pointer of the `image` field.
+    pub pointer: String,
+    /// The list the container is in.
+    pub list: ContainerList,
+    /// The container's name.
+    pub container: String,
+    /// The reference before.
+    pub from: String,
+    /// The reference after.
+    pub to: String,
+}
+
+/// Rewrites in place every container image of `obj` that the mappings move (restore's rule,
+/// [`map_image`]), wherever [`container_images`] finds one — custom resources and PodTemplates
+/// included, which restore's own rewrite leaves alone today. Returns the rewrites in document
+/// order.
+pub fn map_object_images(obj: &mut Value, mappings: &BTreeMap<String, String>) -> Vec<ImageRewrite> {
+    if mappings.is_empty() {
+        return Vec::new();
+    }
+    let rewrites: Vec<ImageRewrite> = container_images(obj)
+        .into_iter()
+        .filter_map(|c| {
+            map_image(c.image, mappings).map(|to| ImageRewrite {
+                pointer: c.pointer,
+                list: c.list,
+                container: c.container.to_owned(),
+                from: c.image.to_owned(),
+                to,
+            })
+        })
+        .collect();
+    for r in &rewrites {
+        if let Some(field) = obj.pointer_mut(&r.pointer) {
+            *field = Value::String(r.to.clone());
+        }
+    }
+    rewrites
 }
 
 fn escape_pointer(key: &str) -> String {
@@ -1250,6 +1295,47 @@ mod tests {
         assert_eq!(json["images"][0]["reference"]["repository"], "library/busybox");
         let back: ImageReport = serde_json::from_value(json).unwrap();
         assert_eq!(back, report);
+    }
+
+    #[test]
+    fn object_images_are_rewritten_in_place_wherever_they_are() {
+        let m = mappings(&[
+            ("registry.old", "registry.new"),
+            ("docker.io/library", "mirror.io/hub"),
+        ]);
+        let mut w = widget();
+        let rewrites = map_object_images(&mut w, &m);
+        assert_eq!(
+            rewrites,
+            [ImageRewrite {
+                pointer: "/spec/stages/0/runner/podTemplate/spec/containers/0/image".into(),
+                list: ContainerList::Containers,
+                container: "b".into(),
+                from: "registry.old/tools/builder:2.1".into(),
+                to: "registry.new/tools/builder:2.1".into(),
+            }]
+        );
+        assert_eq!(
+            w.pointer("/spec/stages/0/runner/podTemplate/spec/containers/0/image"),
+            Some(&json!("registry.new/tools/builder:2.1"))
+        );
+        let mut p = pod_with_ephemeral();
+        let before = p.clone();
+        let rewrites = map_object_images(&mut p, &m);
+        // `busybox` is written short: the textual rule leaves it (the report hints at it).
+        assert_eq!(rewrites.len(), 1);
+        assert_eq!(rewrites[0].to, format!("registry.new/team/app@{D1}"));
+        assert_eq!(
+            p["spec"]["ephemeralContainers"],
+            before["spec"]["ephemeralContainers"]
+        );
+        assert_eq!(p["status"], before["status"], "status is not touched");
+        // Rewritten objects reference only targets.
+        let mut c = ImageCollector::new(m.clone());
+        c.add(&w);
+        c.add(&p);
+        assert!(c.finish().images.iter().all(|e| !e.mapped));
+        assert!(map_object_images(&mut p, &BTreeMap::new()).is_empty());
     }
 
     #[test]
