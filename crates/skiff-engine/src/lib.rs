@@ -7,9 +7,11 @@
 
 pub mod backup;
 pub mod compare;
+pub mod deprecations;
 pub mod error;
 pub mod glob;
 pub mod hold;
+pub mod images;
 pub mod labels;
 pub mod mappings;
 pub mod offline;
