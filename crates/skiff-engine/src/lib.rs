@@ -15,6 +15,7 @@ pub mod images;
 pub mod labels;
 pub mod mappings;
 pub mod offline;
+pub mod preflight;
 pub mod progress;
 pub mod restore;
 pub mod restore_run;
