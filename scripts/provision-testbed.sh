@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Provision the skiff test bed on a Debian bookworm machine:
-#   * Debian packages: etcd-server, openssl (bed certificates), kubectl client, and for the build
+#   * Debian packages: etcd-server, openssl (bed certificates), kubectl client, skopeo and
+#     docker-registry (the CNCF distribution registry; image mirroring tests), and for the build
 #     golang-go, rsync, dpkg-dev (apt-get source)
 #   * kube-apiserver + kube-controller-manager v1.20.2 built from Debian's `kubernetes`
 #     source package, with the vendored modern-go/reflect2 swapped for Debian's 1.0.2
@@ -22,6 +23,8 @@ command -v etcd >/dev/null 2>&1 || need_pkgs+=(etcd-server)
 command -v kubectl >/dev/null 2>&1 || need_pkgs+=(kubernetes-client)
 command -v openssl >/dev/null 2>&1 || need_pkgs+=(openssl)
 command -v gzip >/dev/null 2>&1 || need_pkgs+=(gzip)
+command -v skopeo >/dev/null 2>&1 || need_pkgs+=(skopeo)
+command -v docker-registry >/dev/null 2>&1 || need_pkgs+=(docker-registry)
 if [ ! -x "$BIN/kube-apiserver" ] || [ ! -x "$BIN/kube-controller-manager" ]; then
   command -v go >/dev/null 2>&1 || need_pkgs+=(golang-go)
   command -v rsync >/dev/null 2>&1 || need_pkgs+=(rsync)
@@ -33,6 +36,12 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
   log "installing Debian packages: ${need_pkgs[*]}"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
+  # Debian's docker-registry package enables a service on :5000 (all interfaces) where systemd
+  # runs; the tests start their own registries on loopback, so switch it off.
+  if [[ " ${need_pkgs[*]} " == *" docker-registry "* ]] && command -v systemctl >/dev/null 2>&1 \
+     && systemctl is-enabled docker-registry >/dev/null 2>&1; then
+    $SUDO systemctl disable --now docker-registry >/dev/null 2>&1 || true
+  fi
 fi
 
 if [ -x "$BIN/kube-apiserver" ] && [ -x "$BIN/kube-controller-manager" ]; then

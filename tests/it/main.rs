@@ -2,4 +2,5 @@
 
 mod backup;
 mod cli;
+mod images;
 mod restore;

@@ -6,11 +6,16 @@
 //! failure never aborts a run unless the policy says so.
 
 pub mod backup;
+pub mod compare;
+pub mod deprecations;
 pub mod error;
 pub mod glob;
+pub mod hold;
+pub mod images;
 pub mod labels;
 pub mod mappings;
 pub mod offline;
+pub mod preflight;
 pub mod progress;
 pub mod restore;
 pub mod restore_run;
