@@ -56,14 +56,6 @@ pub enum OfflineError {
         /// What it is instead.
         reason: &'static str,
     },
-    /// A document is larger than skiff reads.
-    #[error("{document} is larger than the limit of {limit} bytes")]
-    DocumentTooLarge {
-        /// The document (file name or key).
-        document: String,
-        /// The limit.
-        limit: u64,
-    },
     /// The extract target cannot be used (a link, not a folder, a link inside it).
     #[error("extract target {}: {reason}", .path.display())]
     ExtractTarget {
@@ -114,7 +106,6 @@ impl OfflineError {
             }
             OfflineError::NoValidName { .. }
             | OfflineError::UnsafeFile { .. }
-            | OfflineError::DocumentTooLarge { .. }
             | OfflineError::Collision { .. } => OfflineErrorClass::Malformed,
             OfflineError::ExtractFailed { source, .. } => match source.as_ref() {
                 crate::Error::Offline(e) => e.class(),

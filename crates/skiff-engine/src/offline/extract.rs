@@ -29,7 +29,7 @@ use rustix::fs::{AtFlags, Mode, OFlags, RenameFlags};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use skiff_format::path::VersionDir;
-use skiff_format::reader::{Entry, EntryKind, ReaderOptions};
+use skiff_format::reader::{EntryKind, EntryRef, ReaderOptions};
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -169,7 +169,7 @@ pub fn component_name(raw: &str, suffix: &str, force_hash: bool) -> String {
 
 /// The key under which a case-insensitive filesystem stores a name.
 fn fold(s: &str) -> String {
-    s.to_lowercase()
+    skiff_format::path::fold_key(s)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -335,25 +335,25 @@ impl Extractor {
         }
     }
 
-    fn entry(&mut self, e: &Entry) -> Result<ControlFlow<()>> {
-        if e.kind == EntryKind::Version {
+    fn entry(&mut self, e: EntryRef<'_>) -> Result<ControlFlow<()>> {
+        if *e.kind == EntryKind::Version {
             // Refuse an archive format this reader does not know (as Velero's restore does).
-            skiff_format::path::check_version(&e.data)?;
+            skiff_format::path::check_version(e.data)?;
             return Ok(ControlFlow::Continue(()));
         }
-        let EntryKind::Item(item, VersionDir::Classic) = &e.kind else {
+        let EntryKind::Item(item, VersionDir::Classic) = e.kind else {
             return Ok(ControlFlow::Continue(()));
         };
         if !self
             .filter
             .matches_entry(&item.group_resource, item.namespace.as_deref(), &item.name)
-            || !super::inspect::selectors_match(&self.filter, &e.data)
+            || !super::inspect::selectors_match(&self.filter, e.data)
         {
             return Ok(ControlFlow::Continue(()));
         }
         let text = match self.format {
-            ExtractFormat::Yaml => super::render::to_yaml(&e.data, &e.path)?,
-            ExtractFormat::Json => super::render::to_json_pretty(&e.data, &e.path)?,
+            ExtractFormat::Yaml => super::render::to_yaml(e.data, e.path)?,
+            ExtractFormat::Json => super::render::to_json_pretty(e.data, e.path)?,
         };
         let res_dir = self.dir_name("", &item.group_resource);
         let ns_dir = match &item.namespace {
@@ -369,13 +369,13 @@ impl Extractor {
         let rel = format!("{folder}/{file}");
         if let Some(first) = self.written.get(&fold(&rel)) {
             return Err(OfflineError::Collision {
-                entry: super::escape_for_display(&e.path).into_owned(),
+                entry: super::escape_for_display(e.path).into_owned(),
                 file: format!("{rel} (holding {})", super::escape_for_display(first)),
             }
             .into());
         }
-        self.write_file(&res_dir, &ns_dir, &file, text.as_bytes(), &e.path)?;
-        self.written.insert(fold(&rel), e.path.clone());
+        self.write_file(&res_dir, &ns_dir, &file, text.as_bytes(), e.path)?;
+        self.written.insert(fold(&rel), e.path.to_owned());
         self.report.written += 1;
         if file != format!("{}{ext}", item.name)
             || res_dir != item.group_resource
@@ -384,7 +384,7 @@ impl Extractor {
             self.report.renamed += 1;
             self.renamed.push(IndexRow {
                 file: rel,
-                entry: e.path.clone(),
+                entry: e.path.to_owned(),
                 resource: item.group_resource.clone(),
                 namespace: item.namespace.clone(),
                 name: item.name.clone(),

@@ -95,7 +95,7 @@ pub(crate) fn read_limited(input: impl Read, limit: u64, document: &str, path: &
         .read_to_end(&mut out)
         .map_err(|e| io_err("read", path, e))?;
     if out.len() as u64 > limit {
-        return Err(OfflineError::DocumentTooLarge {
+        return Err(skiff_format::Error::DocumentTooLarge {
             document: document.to_owned(),
             limit,
         }

@@ -1,6 +1,6 @@
 //! `inspect`: a backup's summary, its item list, one item.
 
-use super::source::{ArchiveStats, BackupSource, fold_entries, read_backup_doc};
+use super::source::{ArchiveStats, BackupSource, fold_entries, read_backup_doc, run_pass};
 use crate::error::{Error, Result};
 use crate::progress::Progress;
 use crate::scope::Scope;
@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::Value;
 use skiff_format::index::ArchiveIndex;
 use skiff_format::path::{ItemRef, VersionDir};
-use skiff_format::reader::{Entry, EntryKind};
+use skiff_format::reader::{EntryKind, EntryRef, ReaderOptions};
 use skiff_store::layout::BackupFile;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::ControlFlow;
@@ -60,11 +60,11 @@ pub struct Summary {
 }
 
 impl Summary {
-    fn add(&mut self, e: &Entry) {
+    fn add(&mut self, e: EntryRef<'_>) {
         self.entries += 1;
-        match &e.kind {
+        match e.kind {
             EntryKind::Version => {
-                self.format_version = String::from_utf8_lossy(&e.data).trim().to_string();
+                self.format_version = String::from_utf8_lossy(e.data).trim().to_string();
             }
             EntryKind::Item(item, VersionDir::Classic) => {
                 self.items += 1;
@@ -125,9 +125,9 @@ pub async fn list_items(
         progress,
         Vec::new(),
         move |out: &mut Vec<ListedItem>, e| {
-            if let EntryKind::Item(item, VersionDir::Classic) = &e.kind
+            if let EntryKind::Item(item, VersionDir::Classic) = e.kind
                 && filter.matches_entry(&item.group_resource, item.namespace.as_deref(), &item.name)
-                && selectors_match(&filter, &e.data)
+                && selectors_match(&filter, e.data)
             {
                 out.push(ListedItem {
                     resource: item.group_resource.clone(),
@@ -189,9 +189,10 @@ pub struct ShownItem {
 }
 
 /// Find one item (classic copy): through skiff's index with a ranged read when the index lists
-/// exactly one match and its entry checks out, else by reading the whole archive. Two entries
-/// that match (the same path twice, or a resource name that fits two group-resources) are an
-/// error, never a silent pick.
+/// exactly one match and the entry checks out against it (its member's CRC, offset, size and
+/// SHA-256), else by reading and checking the whole archive. Two entries that match (the same
+/// path twice, or a resource name that fits two group-resources) are an error, never a silent
+/// pick.
 pub async fn show_item(source: &BackupSource, spec: &str) -> Result<Option<ShownItem>> {
     let (resource, namespace, name) = parse_item_spec(spec)?;
     let wanted = Wanted {
@@ -202,46 +203,36 @@ pub async fn show_item(source: &BackupSource, spec: &str) -> Result<Option<Shown
     if let Some(found) = show_via_index(source, &wanted).await {
         return Ok(Some(found));
     }
-    let (found, _) = fold_entries(
-        source,
-        &crate::progress::NoProgress,
-        None,
-        move |found: &mut Option<ShownItem>, e| {
-            if let EntryKind::Item(item, VersionDir::Classic) = &e.kind
-                && wanted.matches(item)
-            {
-                if let Some(first) = found {
-                    return Err(ambiguous(&first.path, &e.path));
-                }
-                *found = Some(ShownItem {
-                    path: e.path.clone(),
-                    data: e.data.clone(),
-                });
-            }
-            // Read on to the end: a later duplicate, or a corrupt archive, is an error.
-            Ok(ControlFlow::Continue(()))
-        },
-    )
-    .await?;
-    Ok(found)
-}
-
-fn ambiguous(first: &str, second: &str) -> Error {
-    if first == second {
-        return Error::Format(skiff_format::Error::InvalidPath {
-            path: super::escape_for_display(first).into_owned(),
-            reason: "the entry occurs more than once in the archive",
-        });
-    }
-    Error::InvalidOptions(format!(
-        "more than one archive entry matches: {:?} and {:?}; name the resource with its group",
-        super::escape_for_display(first),
-        super::escape_for_display(second)
-    ))
+    let found = run_pass(source, &crate::progress::NoProgress, move |reader, _| {
+        skiff_format::reader::find_unique(
+            reader,
+            ReaderOptions::default(),
+            |_, kind| matches!(kind, EntryKind::Item(item, VersionDir::Classic) if wanted.matches(item)),
+        )
+    })
+    .await?
+    .map_err(|e| match e {
+        skiff_format::Error::AmbiguousEntry { first, second } if first != second => {
+            Error::InvalidOptions(format!(
+                "more than one archive entry matches: {:?} and {:?}; name the resource with its group",
+                super::escape_for_display(&first),
+                super::escape_for_display(&second)
+            ))
+        }
+        skiff_format::Error::AmbiguousEntry { first, .. } => {
+            Error::Format(skiff_format::Error::DuplicateEntry { entry: first })
+        }
+        other => Error::Format(other),
+    })?;
+    Ok(found.map(|e| ShownItem {
+        path: e.path,
+        data: e.data,
+    }))
 }
 
 /// The item through skiff's index; `None` whenever the index is absent, unreadable, lists no
-/// single match, or its entry does not check out (the caller then reads the archive).
+/// single match, or the entry does not check out against it (the caller then reads the
+/// archive).
 async fn show_via_index(source: &BackupSource, wanted: &Wanted) -> Option<ShownItem> {
     let raw = source.read_file(BackupFile::SkiffIndex).await.ok()??;
     let index = ArchiveIndex::from_gzip_json(&raw).ok()?;
@@ -252,21 +243,19 @@ async fn show_via_index(source: &BackupSource, wanted: &Wanted) -> Option<ShownI
             skiff_format::path::PathKind::Item(item, VersionDir::Classic) => wanted.matches(&item),
             _ => false,
         });
-    let entry = hits.next()?.clone();
+    let path = hits.next()?.path.clone();
     if hits.next().is_some() {
         return None;
     }
-    let range = index.member_range(entry.member)?;
+    let size = source.tarball_size().await.ok()??;
+    let range = index.locate(&path, size).ok()??.range();
     let member = source.tarball_range(range).await.ok()?;
+    let entry_path = path.clone();
     let data = tokio::task::spawn_blocking(move || {
-        skiff_format::index::extract_entry(&member, &entry, skiff_format::ReaderOptions::default())
-            .map(|d| (entry.path, d))
+        let located = index.locate(&entry_path, size).ok()??;
+        located.read(&member, ReaderOptions::default()).ok()
     })
     .await
-    .ok()?
-    .ok()?;
-    Some(ShownItem {
-        path: data.0,
-        data: data.1,
-    })
+    .ok()??;
+    Some(ShownItem { path, data })
 }

@@ -33,31 +33,8 @@ pub use source::{
 };
 pub use validate::{Finding, Severity, ValidationReport, validate};
 
-use std::borrow::Cow;
-
-/// `s` made safe to print on a terminal or in a log line: control characters (C0, DEL, C1),
-/// line and paragraph separators, bidirectional overrides and other invisible format
-/// characters, and the backslash (so escapes stay unambiguous) are written as `\u{…}`; everything
-/// else is kept. Borrowed when there is nothing to escape (the common case).
-pub fn escape_for_display(s: &str) -> Cow<'_, str> {
-    if !s.chars().any(needs_escape) {
-        return Cow::Borrowed(s);
-    }
-    let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        if needs_escape(c) {
-            use std::fmt::Write as _;
-            let _ = write!(out, "\\u{{{:x}}}", c as u32);
-        } else {
-            out.push(c);
-        }
-    }
-    Cow::Owned(out)
-}
-
-fn needs_escape(c: char) -> bool {
-    c == '\\' || c.is_control() || is_invisible_format(c)
-}
+/// Text from a backup made safe to print (see [`skiff_format::path::escape_for_display`]).
+pub use skiff_format::path::escape_for_display;
 
 /// Zero-width, line/paragraph separator, bidirectional and other format characters that change
 /// what a terminal shows without being visible themselves.
@@ -79,22 +56,4 @@ pub(crate) fn chain(e: &dyn std::error::Error) -> String {
         cur = s.source();
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn escapes_what_acts_on_a_terminal() {
-        assert!(matches!(
-            escape_for_display("configmaps/demo/a.b-c"),
-            Cow::Borrowed(_)
-        ));
-        assert_eq!(escape_for_display("a\u{1b}[2Jb"), "a\\u{1b}[2Jb");
-        assert_eq!(escape_for_display("x\ny\rz"), "x\\u{a}y\\u{d}z");
-        assert_eq!(escape_for_display("\u{202e}txt.exe"), "\\u{202e}txt.exe");
-        assert_eq!(escape_for_display("back\\slash"), "back\\u{5c}slash");
-        assert_eq!(escape_for_display("\u{85}é"), "\\u{85}é");
-    }
 }

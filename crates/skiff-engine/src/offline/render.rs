@@ -31,15 +31,10 @@ fn invalid(document: &str, msg: &str) -> Error {
     })
 }
 
-/// Parse `data`, which `serde_json` checks first (its error messages, with line and column, are
-/// the ones reported; its recursion limit bounds the depth this parser recurses to).
+/// Parse `data`, which the format crate's scanner checks first (grammar, UTF-8, depth at most
+/// [`skiff_format::json::MAX_DEPTH`], which bounds how deep this parser recurses).
 fn parse<'a>(data: &'a [u8], document: &str) -> Result<Node<'a>> {
-    serde_json::from_slice::<serde::de::IgnoredAny>(data).map_err(|source| {
-        Error::Format(skiff_format::Error::Json {
-            document: document.to_owned(),
-            source,
-        })
-    })?;
+    skiff_format::json::scan(data, document)?;
     let mut p = Parser { b: data, i: 0 };
     let node = p
         .value()
@@ -190,50 +185,16 @@ fn json_string(out: &mut String, s: &str) {
 }
 
 /// Indented JSON (two spaces, `serde_json`'s pretty layout) of the item's own text: key order,
-/// numbers and repeated keys as stored. Ends with a newline.
+/// numbers and repeated keys as stored, terminal-active characters escaped (the format crate's
+/// [`skiff_format::json::render_pretty`]). Ends with a newline.
 pub fn to_json_pretty(data: &[u8], document: &str) -> Result<String> {
-    let node = parse(data, document)?;
-    let mut out = String::with_capacity(data.len() * 3 / 2);
-    json_node(&mut out, &node, 0);
-    out.push('\n');
-    Ok(out)
+    let mut out = skiff_format::json::render_pretty(data, document)?;
+    out.push(b'\n');
+    String::from_utf8(out).map_err(|_| invalid(document, "rendered JSON is not UTF-8"))
 }
 
 fn indent(out: &mut String, n: usize) {
     out.extend(std::iter::repeat_n(' ', n));
-}
-
-fn json_node(out: &mut String, node: &Node<'_>, depth: usize) {
-    match node {
-        Node::Null => out.push_str("null"),
-        Node::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Node::Number(n) => out.push_str(n),
-        Node::Str(s) => json_string(out, s),
-        Node::Array(items) if items.is_empty() => out.push_str("[]"),
-        Node::Object(members) if members.is_empty() => out.push_str("{}"),
-        Node::Array(items) => {
-            out.push_str("[\n");
-            for (i, v) in items.iter().enumerate() {
-                indent(out, 2 * (depth + 1));
-                json_node(out, v, depth + 1);
-                out.push_str(if i + 1 < items.len() { ",\n" } else { "\n" });
-            }
-            indent(out, 2 * depth);
-            out.push(']');
-        }
-        Node::Object(members) => {
-            out.push_str("{\n");
-            for (i, (k, v)) in members.iter().enumerate() {
-                indent(out, 2 * (depth + 1));
-                json_string(out, k);
-                out.push_str(": ");
-                json_node(out, v, depth + 1);
-                out.push_str(if i + 1 < members.len() { ",\n" } else { "\n" });
-            }
-            indent(out, 2 * depth);
-            out.push('}');
-        }
-    }
 }
 
 /// YAML of the item's own text (see the module documentation). Ends with a newline.

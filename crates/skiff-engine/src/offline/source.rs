@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::progress::Progress;
 use bytes::Bytes;
 use skiff_format::docs::{self, Backup};
-use skiff_format::reader::{ArchiveReader, Entry, ReaderOptions};
+use skiff_format::reader::{ArchiveReader, Entry, EntryRef, ReaderOptions};
 use skiff_store::BackupStore;
 use skiff_store::layout::{BackupFile, validate_backup_name};
 use std::io::{Read, Seek, SeekFrom};
@@ -21,19 +21,13 @@ use std::ops::{ControlFlow, Range};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// Largest `velero-backup.json` read: a Backup object is stored in etcd (1.5 MiB request
-/// limit); its pretty-printed file is at most a few times that.
-pub const MAX_BACKUP_JSON_SIZE: u64 = 16 << 20;
-/// Largest compressed sidecar read: a sidecar decompresses to at most
-/// [`docs::MAX_SIDECAR_SIZE`], and gzip grows data by a few bytes per 64 KiB block at most.
-pub const MAX_SIDECAR_FILE_SIZE: u64 = docs::MAX_SIDECAR_SIZE + docs::MAX_SIDECAR_SIZE / 64;
 /// Largest compressed index read (it decompresses to at most
 /// [`skiff_format::index::MAX_INDEX_SIZE`]).
 pub const MAX_INDEX_FILE_SIZE: u64 = skiff_format::index::MAX_INDEX_SIZE;
 /// Largest compressed log file read.
 pub const MAX_LOGS_FILE_SIZE: u64 = 256 << 20;
 /// Largest byte range of the tarball read at once (one gzip member through the index).
-pub const MAX_RANGE_SIZE: u64 = 256 << 20;
+pub const MAX_RANGE_SIZE: u64 = skiff_format::index::MAX_MEMBER_SIZE;
 
 /// Where a backup is read from.
 #[derive(Debug, Clone)]
@@ -60,10 +54,10 @@ pub enum BackupSource {
 /// The size limit of a backup file read whole.
 fn limit_of(file: BackupFile) -> u64 {
     match file {
-        BackupFile::Metadata => MAX_BACKUP_JSON_SIZE,
+        BackupFile::Metadata => docs::MAX_BACKUP_JSON_SIZE,
         BackupFile::SkiffIndex => MAX_INDEX_FILE_SIZE,
         BackupFile::Logs => MAX_LOGS_FILE_SIZE,
-        _ => MAX_SIDECAR_FILE_SIZE,
+        _ => docs::MAX_SIDECAR_FILE_SIZE,
     }
 }
 
@@ -134,7 +128,7 @@ impl BackupSource {
                     .await
                     .map_err(|e| store_read_error(e, &key))?;
                 if out.len() as u64 > limit {
-                    return Err(OfflineError::DocumentTooLarge { document: key, limit }.into());
+                    return Err(skiff_format::Error::DocumentTooLarge { document: key, limit }.into());
                 }
                 Ok(Some(Bytes::from(out)))
             }
@@ -241,7 +235,7 @@ impl BackupSource {
     pub async fn tarball_range(&self, range: Range<u64>) -> Result<Bytes> {
         let len = range.end.saturating_sub(range.start);
         if len > MAX_RANGE_SIZE {
-            return Err(OfflineError::DocumentTooLarge {
+            return Err(skiff_format::Error::DocumentTooLarge {
                 document: format!("tarball range {}..{}", range.start, range.end),
                 limit: MAX_RANGE_SIZE,
             }
@@ -360,7 +354,7 @@ fn resolve_folder(dir: &Path) -> Result<BackupSource> {
     let document_name = files::open_in(&fd, dir, docs_file_name())
         .ok()
         .flatten()
-        .and_then(|(f, _)| files::read_limited(f, MAX_BACKUP_JSON_SIZE, "velero-backup.json", dir).ok())
+        .and_then(|(f, _)| files::read_limited(f, docs::MAX_BACKUP_JSON_SIZE, "velero-backup.json", dir).ok())
         .and_then(|b| Backup::from_json(&b).ok())
         .map(|b| b.metadata.name)
         .unwrap_or_default();
@@ -403,6 +397,8 @@ pub struct ArchiveStats {
     pub compressed_bytes: u64,
     /// Uncompressed (tar) bytes produced.
     pub uncompressed_bytes: u64,
+    /// gzip members read.
+    pub gzip_members: u64,
 }
 
 /// The end of a pass over a tarball: the folded state, the counters, and how the pass ended
@@ -433,7 +429,7 @@ pub async fn scan_entries<T, F>(
 ) -> Result<Pass<T>>
 where
     T: Send + 'static,
-    F: FnMut(&mut T, &Entry) -> Result<ControlFlow<()>> + Send + 'static,
+    F: FnMut(&mut T, EntryRef<'_>) -> Result<ControlFlow<()>> + Send + 'static,
 {
     run_pass(source, progress, move |reader, tick| {
         let mut folded = state;
@@ -487,7 +483,7 @@ pub async fn fold_entries<T, F>(
 ) -> Result<(T, ArchiveStats)>
 where
     T: Send + 'static,
-    F: FnMut(&mut T, &Entry) -> Result<ControlFlow<()>> + Send + 'static,
+    F: FnMut(&mut T, EntryRef<'_>) -> Result<ControlFlow<()>> + Send + 'static,
 {
     let pass = scan_entries(source, progress, ReaderOptions::default(), state, f).await?;
     pass.outcome?;
@@ -497,14 +493,15 @@ where
 /// Stream the tarball on a blocking thread, calling `f` for every entry until it returns
 /// `false`; returns the compressed and uncompressed byte counts.
 ///
-/// Kept for callers written against the earlier API; [`fold_entries`] hands the state back
-/// instead of requiring it to be shared.
+/// Kept for callers written against the earlier API (each entry is copied into an owned
+/// [`Entry`]); [`fold_entries`] lends entries without copying and hands the state back instead
+/// of requiring it to be shared.
 pub async fn for_each_entry<F>(source: &BackupSource, progress: &dyn Progress, mut f: F) -> Result<(u64, u64)>
 where
     F: FnMut(&Entry) -> Result<bool> + Send + 'static,
 {
     let ((), stats) = fold_entries(source, progress, (), move |(), e| {
-        Ok(if f(e)? {
+        Ok(if f(&e.to_entry())? {
             ControlFlow::Continue(())
         } else {
             ControlFlow::Break(())
@@ -514,8 +511,8 @@ where
     Ok((stats.compressed_bytes, stats.uncompressed_bytes))
 }
 
-/// The synchronous pass: every entry of `reader` through `f`; `tick(entries, bytes)` every 1000
-/// entries.
+/// The synchronous pass: every entry of `reader` through `f` (the format crate's reader applies
+/// every limit and check); `tick(entries, bytes)` every 1000 entries.
 pub fn read_entries<R, T, F>(
     reader: R,
     opts: ReaderOptions,
@@ -525,21 +522,20 @@ pub fn read_entries<R, T, F>(
 ) -> (ArchiveStats, Result<()>)
 where
     R: Read,
-    F: FnMut(&mut T, &Entry) -> Result<ControlFlow<()>>,
+    F: FnMut(&mut T, EntryRef<'_>) -> Result<ControlFlow<()>>,
 {
     let mut ar = ArchiveReader::with_options(reader, opts);
     let mut counters = ArchiveStats::default();
     let mut bytes = 0u64;
     let outcome = (|| -> Result<()> {
-        for entry in ar.entries()? {
-            let entry = entry?;
+        while let Some(entry) = ar.next_entry()? {
             counters.entries += 1;
             bytes += entry.data.len() as u64;
             if counters.entries.is_multiple_of(1000) {
                 tick(1000, bytes);
                 bytes = 0;
             }
-            if f(state, &entry)?.is_break() {
+            if f(state, entry)?.is_break() {
                 break;
             }
         }
@@ -547,5 +543,6 @@ where
     })();
     counters.compressed_bytes = ar.compressed_bytes();
     counters.uncompressed_bytes = ar.uncompressed_bytes();
+    counters.gzip_members = ar.gzip_members();
     (counters, outcome)
 }

@@ -8,12 +8,11 @@ use crate::offline::source::{ArchiveStats, BackupSource, read_entries, run_pass_
 use crate::offline::{OfflineError, chain, escape_for_display};
 use crate::progress::Progress;
 use sha2::{Digest, Sha256};
-use skiff_format::docs::ItemHead;
 use skiff_format::index::{ArchiveIndex, VerifyReport};
 use skiff_format::path::{ItemRef, VersionDir};
-use skiff_format::reader::{Entry, EntryKind, ReaderOptions};
+use skiff_format::reader::{EntryKind, EntryRef, ReaderOptions};
 use skiff_store::layout::BackupFile;
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
@@ -34,7 +33,6 @@ pub(super) struct Checked {
     pub broken: bool,
     /// A `metadata/version` entry was read (supported or not).
     pub saw_version: bool,
-    paths: HashSet<String>,
     stats: ArchiveStats,
 }
 
@@ -87,16 +85,16 @@ impl Copies {
 }
 
 impl Checked {
-    fn entry(&mut self, e: &Entry) {
+    fn entry(&mut self, e: EntryRef<'_>) {
         self.entries += 1;
-        if !self.paths.insert(e.path.clone()) {
+        if e.duplicate {
             self.findings.error(
                 "duplicate",
-                Some(e.path.clone()),
+                Some(e.path.to_owned()),
                 "the same path occurs more than once in the archive: which copy a reader takes is undefined",
             );
         }
-        match &e.kind {
+        match e.kind {
             EntryKind::Version => self.version_entry(e),
             EntryKind::Item(item, dir) => {
                 if *dir == VersionDir::Classic {
@@ -109,40 +107,46 @@ impl Checked {
                     self.copies.add(
                         item,
                         *dir == VersionDir::Classic,
-                        &e.data,
-                        &e.path,
+                        e.data,
+                        e.path,
                         &mut self.findings,
                     );
                 }
             }
             EntryKind::Other => {
-                self.findings
-                    .warning("tar", Some(e.path.clone()), "unexpected entry (Velero skips it)");
+                self.findings.warning(
+                    "tar",
+                    Some(e.path.to_owned()),
+                    "unexpected entry (Velero skips it)",
+                );
             }
         }
     }
 
-    fn version_entry(&mut self, e: &Entry) {
+    fn version_entry(&mut self, e: EntryRef<'_>) {
         self.saw_version = true;
-        match skiff_format::path::check_version(&e.data) {
+        match skiff_format::path::check_version(e.data) {
             Ok(v) => self.version = Some(v),
-            Err(err) => self.findings.error("version", Some(e.path.clone()), chain(&err)),
+            Err(err) => self
+                .findings
+                .error("version", Some(e.path.to_owned()), chain(&err)),
         }
         if self.entries != 1 {
             self.findings.warning(
                 "version",
-                Some(e.path.clone()),
+                Some(e.path.to_owned()),
                 "metadata/version is not the first entry",
             );
         }
     }
 }
 
-/// Check one item's JSON against its path; returns its resource-list key.
-fn check_item(f: &mut Findings, e: &Entry, item: &ItemRef) -> Option<(String, String)> {
-    let obj = || Some(e.path.clone());
-    let head = match ItemHead::parse(&e.data, &e.path) {
-        Ok(h) => h,
+/// Check one item's JSON against its path (the format crate's one-pass item check: grammar,
+/// depth, head fields); returns its resource-list key.
+fn check_item(f: &mut Findings, e: EntryRef<'_>, item: &ItemRef) -> Option<(String, String)> {
+    let obj = || Some(e.path.to_owned());
+    let head = match skiff_format::json::check_item(e.data, e.path) {
+        Ok((h, _)) => h,
         Err(err) => {
             f.error("item", obj(), format!("not a valid item: {}", chain(&err)));
             return None;
@@ -234,13 +238,18 @@ pub(super) async fn check(
             ..Checked::default()
         };
         let mut verifier = index.as_deref().map(ArchiveIndex::verifier);
+        // Duplicates are findings here, not the end of the pass.
+        let opts = ReaderOptions {
+            allow_duplicates: true,
+            ..ReaderOptions::default()
+        };
         let (stats, outcome) = read_entries(
             reader,
-            ReaderOptions::default(),
+            opts,
             &mut st,
-            &mut |st: &mut Checked, e: &Entry| {
+            &mut |st: &mut Checked, e: EntryRef<'_>| {
                 if let Some(v) = verifier.as_mut() {
-                    v.check(&e.path, &e.data);
+                    v.check(e.path, e.data);
                 }
                 st.entry(e);
                 Ok(ControlFlow::Continue(()))

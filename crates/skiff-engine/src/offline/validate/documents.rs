@@ -54,7 +54,15 @@ pub(super) async fn read(source: &BackupSource, f: &mut Findings) -> Result<Docu
     }
     docs.index = match read_or_report(source, BackupFile::SkiffIndex, f).await? {
         Some(d) => match ArchiveIndex::from_gzip_json(&d) {
-            Ok(i) => Some(Arc::new(i)),
+            Ok(i) => {
+                // Its own consistency and its fit to the tarball; the entries' content is
+                // compared during the pass either way.
+                let size = source.tarball_size().await.unwrap_or(None);
+                if let Err(e) = i.check(size) {
+                    f.error("index", Some(index_name(source)), chain(&e));
+                }
+                Some(Arc::new(i))
+            }
             Err(e) => {
                 f.error("index", Some(index_name(source)), chain(&e));
                 None
