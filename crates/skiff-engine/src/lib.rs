@@ -13,7 +13,6 @@ pub mod mappings;
 pub mod offline;
 pub mod progress;
 pub mod restore;
-pub mod restore_run;
 pub mod scope;
 
 pub use error::{Error, Result};
