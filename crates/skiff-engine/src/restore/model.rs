@@ -51,10 +51,15 @@ impl RestorePlan {
     /// Every item the item with id `id` waits for: its own [`PlannedItem::after`] and every item
     /// of its wave's [`Wave::after_waves`], in id order. `None` for an unknown id.
     pub fn start_after(&self, id: usize) -> Option<Vec<usize>> {
-        let (wave, item) = self
-            .waves
-            .iter()
-            .find_map(|w| w.items.iter().find(|i| i.id == id).map(|i| (w, i)))?;
+        let mut rest = id;
+        let wave = self.waves.iter().find(|w| {
+            let here = rest < w.items.len();
+            if !here {
+                rest -= w.items.len();
+            }
+            here
+        })?;
+        let item = &wave.items[rest];
         let mut out: Vec<usize> = item.after.clone();
         for &w in &wave.after_waves {
             out.extend(
