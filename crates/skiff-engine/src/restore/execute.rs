@@ -11,7 +11,7 @@
 
 use super::compare::{comparable, is_subset};
 use super::model::{NamespacePlan, PlannedItem, RestorePlan, TargetRef, Wait};
-use super::options::{ExecOptions, ExistingResourcePolicy};
+use super::options::ExistingResourcePolicy;
 use super::results::{Outcome, RestoreReport};
 use crate::progress::Progress;
 use futures::StreamExt;
@@ -19,6 +19,9 @@ use futures::stream::FuturesUnordered;
 use serde_json::{Map, Value};
 use skiff_kube::{ApiResourceInfo, Cluster, KubeError};
 use std::collections::BTreeSet;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// The field manager skiff applies with.
@@ -32,6 +35,45 @@ pub trait ExecObserver: Send + Sync {
     fn started(&self, _id: usize) {}
     /// Item `id` is done (its requests and readiness wait are over); its dependents may start.
     fn finished(&self, _id: usize, _outcome: Outcome) {}
+}
+
+/// Execution settings.
+#[derive(Clone)]
+pub struct ExecOptions {
+    /// Items applied at once.
+    pub concurrency: usize,
+    /// Send every write with `dryRun=All`.
+    pub server_dry_run: bool,
+    /// Stop after the first failed item.
+    pub fail_fast: bool,
+    /// Readiness wait limit (CRDs, namespaces).
+    pub wait_timeout: Duration,
+    /// Told when each planned item starts and finishes (tests record the executed order).
+    pub observer: Option<Arc<dyn ExecObserver>>,
+}
+
+impl Default for ExecOptions {
+    fn default() -> Self {
+        Self {
+            concurrency: 32,
+            server_dry_run: false,
+            fail_fast: false,
+            wait_timeout: Duration::from_secs(600),
+            observer: None,
+        }
+    }
+}
+
+impl fmt::Debug for ExecOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ExecOptions")
+            .field("concurrency", &self.concurrency)
+            .field("server_dry_run", &self.server_dry_run)
+            .field("fail_fast", &self.fail_fast)
+            .field("wait_timeout", &self.wait_timeout)
+            .field("observer", &self.observer.is_some())
+            .finish()
+    }
 }
 
 /// An error and its sources, `: `-separated: the message of a failed item.

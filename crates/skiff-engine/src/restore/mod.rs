@@ -53,7 +53,7 @@ mod versions;
 pub use actions::shorten_label_value;
 pub use compare::{comparable, is_subset};
 pub use error::{PlanError, RestoreError, Result};
-pub use execute::{ExecObserver, FIELD_MANAGER, execute, predict_existing};
+pub use execute::{ExecObserver, ExecOptions, FIELD_MANAGER, execute, predict_existing};
 pub use facts::{TargetFacts, target_facts};
 pub use item::{BackupItem, ItemKey};
 pub use json::{JsonDict, RawJson};
@@ -62,7 +62,7 @@ pub use model::{
     ItemError, NamespacePlan, PlannedItem, RestorePlan, SkipReason, SkippedItem, TargetRef, Wait, Wave,
 };
 pub use modifiers::{ModifierRule, PatchKind, ResourceModifiers};
-pub use options::{ExecOptions, ExistingResourcePolicy, RestoreOptions, RestoreStatusFilter};
+pub use options::{ExistingResourcePolicy, RestoreOptions, RestoreStatusFilter};
 pub use order::{DEFAULT_HIGH_PRIORITIES, DEFAULT_LOW_PRIORITIES, ResourcePriorities};
 pub use plan::{plan, plan_owned};
 pub use remap::map_image;

@@ -1,13 +1,9 @@
-//! What the caller decides: the restore's options (planning) and the execution settings.
+//! What the caller decides for a plan: the restore's options.
 
-use super::execute::ExecObserver;
 use super::modifiers::ResourceModifiers;
 use super::order::ResourcePriorities;
 use crate::{Mappings, Scope};
 use serde::Serialize;
-use std::fmt;
-use std::sync::Arc;
-use std::time::Duration;
 
 /// What the executor does with an object that already exists (Velero's `existingResourcePolicy`
 /// plus `apply`).
@@ -69,43 +65,4 @@ pub struct RestoreOptions {
     pub skip_owned: bool,
     /// Status restore filter.
     pub restore_status: RestoreStatusFilter,
-}
-
-/// Execution settings.
-#[derive(Clone)]
-pub struct ExecOptions {
-    /// Items applied at once.
-    pub concurrency: usize,
-    /// Send every write with `dryRun=All`.
-    pub server_dry_run: bool,
-    /// Stop after the first failed item.
-    pub fail_fast: bool,
-    /// Readiness wait limit (CRDs, namespaces).
-    pub wait_timeout: Duration,
-    /// Told when each planned item starts and finishes (tests record the executed order).
-    pub observer: Option<Arc<dyn ExecObserver>>,
-}
-
-impl Default for ExecOptions {
-    fn default() -> Self {
-        Self {
-            concurrency: 32,
-            server_dry_run: false,
-            fail_fast: false,
-            wait_timeout: Duration::from_secs(600),
-            observer: None,
-        }
-    }
-}
-
-impl fmt::Debug for ExecOptions {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ExecOptions")
-            .field("concurrency", &self.concurrency)
-            .field("server_dry_run", &self.server_dry_run)
-            .field("fail_fast", &self.fail_fast)
-            .field("wait_timeout", &self.wait_timeout)
-            .field("observer", &self.observer.is_some())
-            .finish()
-    }
 }

@@ -4,11 +4,11 @@
 //! the schedule that runs.
 
 use super::error::RestoreError;
-use super::execute::{execute, predict_existing};
+use super::execute::{ExecOptions, execute, predict_existing};
 use super::facts::target_facts;
 use super::load::load_items;
 use super::model::RestorePlan;
-use super::options::{ExecOptions, RestoreOptions};
+use super::options::RestoreOptions;
 use super::plan::plan_owned;
 use super::results::{RestoreReport, write_restore_documents};
 use crate::error::Error;
