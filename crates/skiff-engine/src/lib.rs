@@ -18,7 +18,6 @@ pub mod offline;
 pub mod preflight;
 pub mod progress;
 pub mod restore;
-pub mod restore_run;
 pub mod scope;
 
 pub use error::{Error, Result};
