@@ -481,7 +481,7 @@ pub async fn run_backup(
         ..Results::default()
     };
     let uploads: Vec<(BackupFile, Vec<u8>)> = vec![
-        (BackupFile::Logs, gojson::gzip_sidecar(&logs.finish())),
+        (BackupFile::Logs, logs.finish()), // already gzip, once as Velero does
         (
             BackupFile::ResourceList,
             docs::encode_resource_list(&resource_list)?,

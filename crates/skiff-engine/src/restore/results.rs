@@ -263,7 +263,7 @@ pub async fn write_restore_documents(store: &dyn BackupStore, report: &RestoreRe
     let files: Vec<(RestoreFile, Vec<u8>)> = vec![
         (
             RestoreFile::Logs,
-            skiff_format::gojson::gzip_sidecar(&logs.finish()),
+            logs.finish(), // already gzip (Velero stores logs gzipped once)
         ),
         (RestoreFile::Results, docs::encode_results(&report.results)?),
         (
@@ -285,4 +285,39 @@ pub async fn write_restore_documents(store: &dyn BackupStore, report: &RestoreRe
     )
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: the logs were gzipped twice (`LogWriter::finish` already gzips), so
+    /// `velero restore logs` showed binary garbage.
+    #[tokio::test]
+    async fn documents_are_gzipped_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = skiff_store::LocalStore::new(dir.path());
+        let report = RestoreReport {
+            name: "r1".into(),
+            backup: "b1".into(),
+            phase: RestorePhase::Completed,
+            counts: BTreeMap::new(),
+            items: Vec::new(),
+            results: Results::default(),
+            server_dry_run: false,
+            started: Utc::now(),
+            seconds: 0.0,
+            interrupted: false,
+            resource_list: BTreeMap::new(),
+            logs: vec![(Utc::now(), LogLevel::Info, "restore completed".into())],
+        };
+        write_restore_documents(&store, &report).await.unwrap();
+        let gz = store.get(&RestoreFile::Logs.key("r1").unwrap()).await.unwrap();
+        let text = String::from_utf8(skiff_format::gojson::gunzip(&gz, 1 << 20).unwrap()).unwrap();
+        assert!(text.starts_with("time=\""), "{text:?}");
+        assert!(text.contains("msg=\"restore completed\""), "{text}");
+        let results = store.get(&RestoreFile::Results.key("r1").unwrap()).await.unwrap();
+        let results: Results = docs::decode_sidecar(&results, "results").unwrap();
+        assert!(results.errors.is_empty());
+    }
 }
