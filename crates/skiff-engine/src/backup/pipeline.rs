@@ -241,6 +241,7 @@ async fn write_backup(
         .read(cluster, &read_opts, sink.sender(), progress, cancel)
         .await;
     let archived = sink.finish(read.is_ok()).await;
+    tracing::debug!("backup: tarball and index uploaded");
     match (read, archived) {
         (Ok(outcome), Ok(archived)) => Ok((archived, outcome)),
         // The writer or the store failed on its own: the reader only saw the channel close.
@@ -292,6 +293,7 @@ async fn commit_backup(
         }
     };
     commit.commit(backup_json).await?;
+    tracing::debug!("backup: committed");
     progress.finish_stage();
     let opts = run.opts;
     Ok(BackupReport {

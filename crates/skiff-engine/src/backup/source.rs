@@ -227,6 +227,7 @@ impl Source {
             tokio::time::sleep(Duration::from_millis(500 * u64::from(attempt))).await;
             surface = cluster.discover(all_api_versions).await?;
         }
+        tracing::debug!(resources = surface.resources.len(), "backup: discovery done");
         let discovery_failures: Vec<String> = surface
             .failures
             .iter()
@@ -254,6 +255,11 @@ impl Source {
         }
         let selection = Arc::new(Selection::new(&filters, &surface, &active_namespaces)?);
         let types = types_to_list(&surface, &selection, all_api_versions);
+        tracing::debug!(
+            namespaces = namespace_objects.len(),
+            types = types.len(),
+            "backup: selection resolved"
+        );
         progress.finish_stage();
         Ok(Self {
             surface,
@@ -311,7 +317,9 @@ impl Source {
         progress.stage("backing up", None);
         let crd_names = crd_names(cluster, &self.surface).await;
         let jobs = self.list_jobs(&crd_names, &shared);
+        tracing::debug!(jobs = jobs.len(), "backup: CRDs listed; LIST jobs start");
         list::run_jobs(cluster, jobs, opts, &tx, progress, cancel).await?;
+        tracing::debug!("backup: LIST jobs done");
         if cancel.is_cancelled() {
             return Err(Error::Interrupted);
         }
@@ -344,6 +352,7 @@ impl Source {
                 .collect()
         };
         list::send_batch(&tx, &self.namespace_res, true, namespaces, progress).await?;
+        tracing::debug!("backup: related items and namespaces done");
         progress.finish_stage();
         drop(tx);
         let state = std::mem::take(&mut *lock(&shared));
