@@ -2,4 +2,5 @@
 
 mod backup;
 mod cli;
+mod common;
 mod restore;
