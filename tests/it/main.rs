@@ -3,4 +3,6 @@
 mod backup;
 mod cli;
 mod common;
+mod exit_codes;
 mod restore;
+mod terminal;
