@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Provision the skiff test bed on a Debian bookworm machine:
-#   * Debian packages: etcd-server, openssl (bed certificates), kubectl client, bsdutils (`script`,
+#   * Debian packages: etcd-server, openssl (bed certificates), kubectl client, skopeo and
+#     docker-registry (the CNCF distribution registry; image mirroring tests), bsdutils (`script`,
 #     for the terminal transcript tests), and for the build
 #     golang-go, rsync, dpkg-dev (apt-get source)
 #   * kube-apiserver + kube-controller-manager v1.20.2 built from Debian's `kubernetes`
@@ -23,6 +24,8 @@ command -v etcd >/dev/null 2>&1 || need_pkgs+=(etcd-server)
 command -v kubectl >/dev/null 2>&1 || need_pkgs+=(kubernetes-client)
 command -v openssl >/dev/null 2>&1 || need_pkgs+=(openssl)
 command -v gzip >/dev/null 2>&1 || need_pkgs+=(gzip)
+command -v skopeo >/dev/null 2>&1 || need_pkgs+=(skopeo)
+command -v docker-registry >/dev/null 2>&1 || need_pkgs+=(docker-registry)
 # util-linux `script`: the terminal transcript tests run skiff under a pseudo-terminal.
 command -v script >/dev/null 2>&1 || need_pkgs+=(bsdutils)
 if [ ! -x "$BIN/kube-apiserver" ] || [ ! -x "$BIN/kube-controller-manager" ]; then
@@ -36,6 +39,12 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
   log "installing Debian packages: ${need_pkgs[*]}"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
+  # Debian's docker-registry package enables a service on :5000 (all interfaces) where systemd
+  # runs; the tests start their own registries on loopback, so switch it off.
+  if [[ " ${need_pkgs[*]} " == *" docker-registry "* ]] && command -v systemctl >/dev/null 2>&1 \
+     && systemctl is-enabled docker-registry >/dev/null 2>&1; then
+    $SUDO systemctl disable --now docker-registry >/dev/null 2>&1 || true
+  fi
 fi
 
 if [ -x "$BIN/kube-apiserver" ] && [ -x "$BIN/kube-controller-manager" ]; then

@@ -4,5 +4,6 @@ mod backup;
 mod cli;
 mod common;
 mod exit_codes;
+mod images;
 mod restore;
 mod terminal;

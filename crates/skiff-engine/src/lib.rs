@@ -6,8 +6,12 @@
 //! failure never aborts a run unless the policy says so.
 
 pub mod backup;
+pub mod compare;
+pub mod deprecations;
 pub mod error;
 pub mod glob;
+pub mod hold;
+pub mod images;
 pub mod labels;
 pub mod mappings;
 pub mod offline;

@@ -25,11 +25,42 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::gojson::{self, serialize_extra, serialize_sorted_opt};
+use crate::json;
 use crate::writer::hex;
 use crate::{Error, Result};
 
 /// Largest decompressed sidecar accepted by [`decode_sidecar`].
 pub const MAX_SIDECAR_SIZE: u64 = 256 << 20;
+/// Largest compressed sidecar a caller needs to fetch (refuse larger objects before reading
+/// them): gzip grows incompressible data by a few bytes per 64 KiB block at most, so any
+/// sidecar within [`MAX_SIDECAR_SIZE`] decompressed is within this.
+pub const MAX_SIDECAR_FILE_SIZE: u64 = MAX_SIDECAR_SIZE + MAX_SIDECAR_SIZE / 64;
+/// Largest `velero-backup.json` accepted: a Backup object is stored in etcd (1.5 MiB request
+/// limit), and its pretty-printed file is at most a few times that.
+pub const MAX_BACKUP_JSON_SIZE: u64 = 16 << 20;
+/// Largest tree `velero-backup.json` may become, as estimated before decoding.
+pub const MAX_BACKUP_TREE_BYTES: u64 = 256 << 20;
+/// Largest tree a sidecar may become, as estimated by
+/// [`json::scan`] before decoding (see [`json::tree_cost`]).
+pub const MAX_DOCUMENT_TREE_BYTES: u64 = 1 << 30;
+
+/// Read all of `input`, refusing more than `limit` bytes ([`Error::DocumentTooLarge`]) without
+/// holding more than `limit + 1` of them.
+pub fn read_limited<R: std::io::Read>(input: R, limit: u64, document: &str) -> Result<Vec<u8>> {
+    use std::io::Read as _;
+    let mut out = Vec::new();
+    input
+        .take(limit.saturating_add(1))
+        .read_to_end(&mut out)
+        .map_err(|source| Error::Read { source })?;
+    if out.len() as u64 > limit {
+        return Err(Error::DocumentTooLarge {
+            document: crate::error::shorten(document),
+            limit,
+        });
+    }
+    Ok(out)
+}
 
 /// Deserialize `null` (or absence, with `#[serde(default)]`) as the type's default.
 fn nd<'de, D: Deserializer<'de>, T: Deserialize<'de> + Default>(d: D) -> std::result::Result<T, D::Error> {
@@ -598,12 +629,23 @@ impl Backup {
         }
     }
 
-    /// Parse `velero-backup.json`. Lenient about fields; requires a JSON object.
+    /// Parse `velero-backup.json`. Lenient about fields; requires a JSON object. Refuses more
+    /// than [`MAX_BACKUP_JSON_SIZE`] bytes, or text whose tree would exceed
+    /// [`MAX_BACKUP_TREE_BYTES`], before building anything.
     pub fn from_json(data: &[u8]) -> Result<Backup> {
-        serde_json::from_slice(data).map_err(|source| Error::Json {
-            document: "velero-backup.json".into(),
-            source,
-        })
+        const DOC: &str = "velero-backup.json";
+        if data.len() as u64 > MAX_BACKUP_JSON_SIZE {
+            return Err(Error::DocumentTooLarge {
+                document: DOC.into(),
+                limit: MAX_BACKUP_JSON_SIZE,
+            });
+        }
+        json::from_slice_bounded(data, DOC, MAX_BACKUP_TREE_BYTES)
+    }
+
+    /// [`Backup::from_json`] of at most [`MAX_BACKUP_JSON_SIZE`] bytes read from `input`.
+    pub fn from_reader<R: std::io::Read>(input: R) -> Result<Backup> {
+        Backup::from_json(&read_limited(input, MAX_BACKUP_JSON_SIZE, "velero-backup.json")?)
     }
 
     /// Whether `kind`/`apiVersion` are what Velero's sync requires (`Backup`, `velero.io/v1`).
@@ -932,18 +974,23 @@ pub struct PvInfo {
     pub extra: Extra,
 }
 
-/// Decode a gzip'd JSON sidecar; `null` decodes as the type's default (empty list).
+/// Decode a gzip'd JSON sidecar (at most [`MAX_SIDECAR_SIZE`] bytes decompressed); `null`
+/// decodes as the type's default (empty list).
 pub fn decode_sidecar<T: DeserializeOwned + Default>(gz: &[u8], document: &str) -> Result<T> {
-    let raw = gojson::gunzip(gz, MAX_SIDECAR_SIZE)?;
+    let raw = gojson::gunzip(gz, MAX_SIDECAR_SIZE).map_err(|e| match e {
+        Error::DecompressedTooLarge { limit } => Error::DocumentTooLarge {
+            document: crate::error::shorten(document),
+            limit,
+        },
+        other => other,
+    })?;
     decode_json(&raw, document)
 }
 
-/// Decode an uncompressed JSON document; `null` decodes as the type's default.
+/// Decode an uncompressed JSON document; `null` decodes as the type's default. Text whose tree
+/// would exceed [`MAX_DOCUMENT_TREE_BYTES`] is refused before decoding.
 pub fn decode_json<T: DeserializeOwned + Default>(raw: &[u8], document: &str) -> Result<T> {
-    let v: Option<T> = serde_json::from_slice(raw).map_err(|source| Error::Json {
-        document: document.to_owned(),
-        source,
-    })?;
+    let v: Option<T> = json::from_slice_bounded(raw, document, MAX_DOCUMENT_TREE_BYTES)?;
     Ok(v.unwrap_or_default())
 }
 
@@ -998,7 +1045,7 @@ pub fn encode_volume_info(items: &[VolumeInfo]) -> Result<Vec<u8>> {
 // ---------------------------------------------------------------------------------------------
 
 /// The identifying fields of a Kubernetes item, parsed without building the whole document (the
-/// rest of the JSON is still fully syntax-checked). For validation of large archives.
+/// rest of the JSON is still fully checked): see [`ItemHead::parse`] and [`json::check_item`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct ItemHead {
@@ -1018,16 +1065,6 @@ pub struct ItemHeadMeta {
     pub name: String,
     #[serde(deserialize_with = "nd")]
     pub namespace: String,
-}
-
-impl ItemHead {
-    /// Parse an item's bytes; `path` names the entry in the error.
-    pub fn parse(data: &[u8], path: &str) -> Result<ItemHead> {
-        serde_json::from_slice(data).map_err(|source| Error::Json {
-            document: path.to_owned(),
-            source,
-        })
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1168,7 +1205,7 @@ mod tests {
             ("a", "b")
         );
         assert!(
-            matches!(ItemHead::parse(br#"{"kind":"Pod","spec":{"#, "p"), Err(Error::Json { document, .. }) if document == "p")
+            matches!(ItemHead::parse(br#"{"kind":"Pod","spec":{"#, "p"), Err(Error::InvalidJson { document, .. }) if document == "p")
         );
     }
 

@@ -48,6 +48,43 @@ pub enum Error {
         /// The tar entry type, spelled out.
         kind: String,
     },
+    /// An entry's path is longer than [`crate::reader::MAX_PATH_LEN`].
+    #[error("archive entry path {entry:?} is {len} bytes long, more than the limit of {limit}")]
+    PathTooLong {
+        /// The path, shortened.
+        entry: String,
+        /// Its length in bytes.
+        len: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// A tar extension header (PAX or GNU long name) declares more data than allowed; refused
+    /// from its header, before its data is read.
+    #[error("{kind} at offset {offset} declares {size} bytes, more than the limit of {limit}")]
+    ExtensionTooLarge {
+        /// Which extension (`PAX extended header`, `GNU long name`, …).
+        kind: &'static str,
+        /// Offset of its header in the tar stream.
+        offset: u64,
+        /// Declared size.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// The same entry path occurs twice in the archive.
+    #[error("archive entry {entry:?} occurs more than once")]
+    DuplicateEntry {
+        /// The path, shortened.
+        entry: String,
+    },
+    /// More than one entry matches what was asked for.
+    #[error("more than one archive entry matches: {first:?} and {second:?}")]
+    AmbiguousEntry {
+        /// The first match.
+        first: String,
+        /// The second match.
+        second: String,
+    },
     /// An entry declares more data than allowed.
     #[error("archive entry {entry:?} declares {size} bytes, more than the limit of {limit}")]
     EntryTooLarge {
@@ -63,6 +100,44 @@ pub enum Error {
     DecompressedTooLarge {
         /// Configured limit.
         limit: u64,
+    },
+    /// A document (`velero-backup.json`, a sidecar, the index) is larger than allowed; refused
+    /// before it is read whole.
+    #[error("{document} is larger than the limit of {limit} bytes")]
+    DocumentTooLarge {
+        /// The document.
+        document: String,
+        /// The limit.
+        limit: u64,
+    },
+    /// A JSON document or item is malformed, not of the expected shape, or too deeply nested.
+    #[error("invalid JSON in {document} at byte {offset}: {reason}")]
+    InvalidJson {
+        /// The document (entry path or file name), shortened.
+        document: String,
+        /// Byte offset of the problem.
+        offset: usize,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// A JSON document would take more memory as a tree than allowed (see
+    /// [`crate::json::tree_cost`]).
+    #[error(
+        "JSON of {document} is too large to build as a tree: about {estimate} bytes, more than the limit of {limit}"
+    )]
+    JsonTooLarge {
+        /// The document (entry path or file name), shortened.
+        document: String,
+        /// Estimated size of the tree.
+        estimate: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// skiff's integrity index is not consistent with itself or the tarball.
+    #[error("invalid skiff index: {reason}")]
+    InvalidIndex {
+        /// What is wrong.
+        reason: String,
     },
     /// A path inside the archive does not follow Velero's layout.
     #[error("invalid archive path {path:?}: {reason}")]
@@ -113,14 +188,34 @@ pub enum Error {
         reason: &'static str,
     },
     /// An entry's data does not match skiff's integrity index (or is absent from its member).
-    #[error("archive entry {entry:?} does not match the integrity index")]
+    /// A caller reading through the index should fall back to a streaming read.
+    #[error("archive entry {entry:?} does not match the integrity index: {reason}")]
     IndexMismatch {
         /// The entry path.
         entry: String,
+        /// What differs.
+        reason: &'static str,
     },
     /// A background compression task disappeared (a panic in a rayon worker).
     #[error("compression worker failed")]
     Worker,
+}
+
+/// Longest text of the input (an entry path, a document name) that an error message carries.
+pub const MAX_ERROR_TEXT: usize = 512;
+
+/// `s` cut to [`MAX_ERROR_TEXT`] bytes (on a character boundary, with `…` appended when cut), for
+/// error fields: a message never carries unbounded input. Error messages print these fields
+/// with `{:?}`, which escapes control characters.
+pub(crate) fn shorten(s: &str) -> String {
+    if s.len() <= MAX_ERROR_TEXT {
+        return s.to_owned();
+    }
+    let mut cut = MAX_ERROR_TEXT;
+    while !s.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}…", &s[..cut])
 }
 
 /// Result alias of this crate.

@@ -5,13 +5,14 @@
 //! stream). With it a single object can be fetched by a ranged read of one member
 //! ([`read_member`]) and a whole archive can be verified ([`ArchiveIndex::verify`]).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::ops::Range;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::error::shorten;
 use crate::reader::{ArchiveReader, Entry, ReaderOptions};
 use crate::writer::hex;
 use crate::{Error, Result, gojson};
@@ -167,20 +168,19 @@ impl VerifyReport {
 /// Incremental verifier: feed it every entry while reading an archive, then [`Verifier::finish`].
 #[derive(Debug)]
 pub struct Verifier<'a> {
-    expected: BTreeMap<&'a str, &'a IndexEntry>,
-    seen: BTreeSet<String>,
+    /// Path → (entry, seen yet).
+    expected: HashMap<&'a str, (&'a IndexEntry, bool)>,
     report: VerifyReport,
 }
 
 impl Verifier<'_> {
-    /// Check one entry's data.
+    /// Check one entry's data (a path fed twice is reported as extra).
     pub fn check(&mut self, path: &str, data: &[u8]) {
-        match self.expected.get(path) {
-            None => self.report.extra.push(path.to_owned()),
-            Some(e) => {
-                if !self.seen.insert(path.to_owned()) {
-                    self.report.extra.push(path.to_owned());
-                } else if e.size == data.len() as u64 && e.sha256 == hex(&Sha256::digest(data)) {
+        match self.expected.get_mut(path) {
+            None | Some((_, true)) => self.report.extra.push(path.to_owned()),
+            Some((e, seen)) => {
+                *seen = true;
+                if e.size == data.len() as u64 && e.sha256 == hex(&Sha256::digest(data)) {
                     self.report.matched += 1;
                 } else {
                     self.report.mismatched.push(path.to_owned());
@@ -189,24 +189,229 @@ impl Verifier<'_> {
         }
     }
 
-    /// The report; entries never fed are `missing`.
+    /// The report; entries never fed are `missing` (in path order).
     pub fn finish(mut self) -> VerifyReport {
-        for path in self.expected.keys() {
-            if !self.seen.contains(*path) {
-                self.report.missing.push((*path).to_owned());
-            }
-        }
+        let mut missing: Vec<String> = self
+            .expected
+            .iter()
+            .filter(|(_, (_, seen))| !seen)
+            .map(|(p, _)| (*p).to_owned())
+            .collect();
+        missing.sort_unstable();
+        self.report.missing = missing;
         self.report
     }
 }
 
+/// Largest gzip member read through the index, compressed or not. skiff's writer starts a new
+/// member after 1 MiB, so a member is that plus at most one item's two copies.
+pub const MAX_MEMBER_SIZE: u64 = 256 << 20;
+
+fn invalid(reason: impl Into<String>) -> Error {
+    Error::InvalidIndex {
+        reason: reason.into(),
+    }
+}
+
+fn is_sha256_hex(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+impl MemberInfo {
+    fn compressed_end(&self) -> Option<u64> {
+        self.compressed_offset.checked_add(self.compressed_length)
+    }
+
+    fn uncompressed_end(&self) -> Option<u64> {
+        self.uncompressed_offset.checked_add(self.uncompressed_length)
+    }
+
+    /// The member's own consistency, and its fit in a tarball of `tarball_size` bytes.
+    fn check(&self, n: usize, tarball_size: Option<u64>) -> Result<()> {
+        let end = self
+            .compressed_end()
+            .ok_or_else(|| invalid(format!("member {n} ends beyond 2^64")))?;
+        self.uncompressed_end()
+            .ok_or_else(|| invalid(format!("member {n} ends beyond 2^64 in the tar stream")))?;
+        if self.compressed_length == 0 || self.compressed_length > MAX_MEMBER_SIZE {
+            return Err(invalid(format!(
+                "member {n} has a compressed length of {} bytes (limit {MAX_MEMBER_SIZE})",
+                self.compressed_length
+            )));
+        }
+        if self.uncompressed_length > MAX_MEMBER_SIZE {
+            return Err(invalid(format!(
+                "member {n} has an uncompressed length of {} bytes (limit {MAX_MEMBER_SIZE})",
+                self.uncompressed_length
+            )));
+        }
+        if let Some(size) = tarball_size
+            && end > size
+        {
+            return Err(invalid(format!(
+                "member {n} ends at byte {end}, beyond the tarball's {size} bytes"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// One entry located through the index, checked against the index's own rules and the
+/// tarball's size; [`Located::read`] reads it from the bytes of [`Located::range`].
+#[derive(Debug, Clone, Copy)]
+pub struct Located<'a> {
+    /// The index entry.
+    pub entry: &'a IndexEntry,
+    /// Its member.
+    pub member: MemberInfo,
+}
+
+impl Located<'_> {
+    /// Byte range of the member in the `.tar.gz` (for a ranged read).
+    pub fn range(&self) -> Range<u64> {
+        self.member.compressed_offset..self.member.compressed_offset + self.member.compressed_length
+    }
+
+    /// Read the entry out of `member` (the bytes of [`Located::range`]) and verify everything
+    /// the index claims: exactly one gzip member of the recorded sizes whose CRC checks, the
+    /// entry at the recorded offset with the requested path (once), of the recorded size
+    /// (checked from its header, before its data is read) and SHA-256. Any error means the
+    /// index cannot be trusted for this entry: read the archive as a stream instead.
+    pub fn read(&self, member: &[u8], opts: ReaderOptions) -> Result<Vec<u8>> {
+        let mismatch = |reason| Error::IndexMismatch {
+            entry: shorten(&self.entry.path),
+            reason,
+        };
+        if member.len() as u64 != self.member.compressed_length {
+            return Err(mismatch("the member read has a different length"));
+        }
+        // Neighbours are skipped, not buffered; the entry's own size is checked against the
+        // index from its header; the member's output is bounded by the recorded length.
+        let opts = ReaderOptions {
+            allow_duplicates: true,
+            ..opts
+        };
+        let mut reader = ArchiveReader::member(member, opts, self.member.uncompressed_length);
+        let mut found: Option<Vec<u8>> = None;
+        while let Some(header) = reader.next_header()? {
+            if reader.current_path() != self.entry.path {
+                reader.skip_data()?;
+                continue;
+            }
+            if found.is_some() {
+                return Err(mismatch("the entry occurs twice in its member"));
+            }
+            if self.member.uncompressed_offset + header.offset != self.entry.header_offset {
+                return Err(mismatch("the entry is not at the offset the index records"));
+            }
+            if header.size != self.entry.size {
+                return Err(mismatch("the entry's size differs from the index"));
+            }
+            reader.read_data(&header)?;
+            let data = reader.take_data();
+            if hex(&Sha256::digest(&data)) != self.entry.sha256 {
+                return Err(mismatch("the entry's SHA-256 differs from the index"));
+            }
+            found = Some(data);
+        }
+        if reader.uncompressed_bytes() != self.member.uncompressed_length {
+            return Err(mismatch(
+                "the member decompresses to a different size than the index records",
+            ));
+        }
+        found.ok_or_else(|| mismatch("the entry is not in the member the index names"))
+    }
+}
+
 impl ArchiveIndex {
+    /// Check the index against itself and, when known, the tarball's size: format version,
+    /// members contiguous from offset 0 and within the tarball, bounded sizes, every entry in
+    /// an existing member at an offset inside it, SHA-256 values of the right form, no path
+    /// twice. For `validate`; [`ArchiveIndex::locate`] checks what one read needs.
+    pub fn check(&self, tarball_size: Option<u64>) -> Result<()> {
+        if self.format_version != INDEX_FORMAT_VERSION {
+            return Err(invalid(format!(
+                "format version {} (supported: {INDEX_FORMAT_VERSION})",
+                self.format_version
+            )));
+        }
+        let (mut compressed, mut uncompressed) = (0u64, 0u64);
+        for (n, m) in self.members.iter().enumerate() {
+            m.check(n, tarball_size)?;
+            if m.compressed_offset != compressed || m.uncompressed_offset != uncompressed {
+                return Err(invalid(format!(
+                    "member {n} does not start where the previous one ends"
+                )));
+            }
+            compressed = m.compressed_offset + m.compressed_length;
+            uncompressed = m.uncompressed_offset + m.uncompressed_length;
+        }
+        if compressed != self.compressed_size || uncompressed != self.uncompressed_size {
+            return Err(invalid("the members do not add up to the recorded sizes"));
+        }
+        if let Some(size) = tarball_size
+            && size != self.compressed_size
+        {
+            return Err(invalid(format!(
+                "the index records a tarball of {} bytes, it has {size}",
+                self.compressed_size
+            )));
+        }
+        let mut paths = std::collections::HashSet::with_capacity(self.entries.len());
+        for e in &self.entries {
+            self.entry_member(e)?;
+            if !paths.insert(e.path.as_str()) {
+                return Err(invalid(format!("entry {:?} is listed twice", shorten(&e.path))));
+            }
+        }
+        Ok(())
+    }
+
+    /// The member of `e`, checked: it exists and holds the entry's header offset and data.
+    fn entry_member(&self, e: &IndexEntry) -> Result<MemberInfo> {
+        let bad = |reason: &str| invalid(format!("entry {:?}: {reason}", shorten(&e.path)));
+        if !is_sha256_hex(&e.sha256) {
+            return Err(bad("sha256 is not 64 lowercase hex digits"));
+        }
+        let m = *self
+            .members
+            .get(e.member)
+            .ok_or_else(|| bad("names a member the index does not have"))?;
+        let end = m.uncompressed_end().unwrap_or(u64::MAX);
+        let data_end = e
+            .header_offset
+            .checked_add(512)
+            .and_then(|x| x.checked_add(e.size));
+        if e.header_offset < m.uncompressed_offset || data_end.is_none_or(|d| d > end) {
+            return Err(bad("lies outside its member"));
+        }
+        Ok(m)
+    }
+
+    /// Find `path` for a ranged read: `None` when the index does not list it, an error when
+    /// the index is inconsistent for it (listed twice, member missing, out of the tarball's
+    /// `tarball_size` bytes, larger than [`MAX_MEMBER_SIZE`], …) — then read the archive as a
+    /// stream instead.
+    pub fn locate(&self, path: &str, tarball_size: u64) -> Result<Option<Located<'_>>> {
+        let mut hits = self.entries.iter().filter(|e| e.path == path);
+        let Some(entry) = hits.next() else {
+            return Ok(None);
+        };
+        if hits.next().is_some() {
+            return Err(invalid(format!("entry {:?} is listed twice", shorten(path))));
+        }
+        let member = self.entry_member(entry)?;
+        member.check(entry.member, Some(tarball_size))?;
+        Ok(Some(Located { entry, member }))
+    }
+
     /// Serialize as skiff stores it: gzip'd compact JSON with a trailing newline.
     pub fn to_gzip_json(&self) -> Result<Vec<u8>> {
         gojson::gzip_sidecar_of(self)
     }
 
-    /// Parse a stored index.
+    /// Parse a stored index (at most [`MAX_INDEX_SIZE`] bytes decompressed). The result is not
+    /// checked: see [`ArchiveIndex::check`] and [`ArchiveIndex::locate`].
     pub fn from_gzip_json(data: &[u8]) -> Result<Self> {
         let raw = gojson::gunzip(data, MAX_INDEX_SIZE)?;
         serde_json::from_slice(&raw).map_err(|source| Error::Json {
@@ -220,29 +425,39 @@ impl ArchiveIndex {
         self.entries.iter().find(|e| e.path == path)
     }
 
-    /// Byte range of a member in the `.tar.gz` (for a ranged GET).
+    /// Byte range of a member in the `.tar.gz` (for a ranged GET). Unchecked: prefer
+    /// [`ArchiveIndex::locate`].
     pub fn member_range(&self, member: usize) -> Option<Range<u64>> {
         self.members
             .get(member)
-            .map(|m| m.compressed_offset..m.compressed_offset + m.compressed_length)
+            .and_then(|m| Some(m.compressed_offset..m.compressed_end()?))
     }
 
     /// A verifier to feed entries to while reading the archive.
     pub fn verifier(&self) -> Verifier<'_> {
         Verifier {
-            expected: self.entries.iter().map(|e| (e.path.as_str(), e)).collect(),
-            seen: BTreeSet::new(),
+            expected: self
+                .entries
+                .iter()
+                .map(|e| (e.path.as_str(), (e, false)))
+                .collect(),
             report: VerifyReport::default(),
         }
     }
 
-    /// Read a whole archive and compare it with this index.
+    /// Read a whole archive and compare it with this index (a path seen twice is reported as
+    /// extra).
     pub fn verify<R: Read>(&self, archive: R, opts: ReaderOptions) -> Result<VerifyReport> {
         let mut v = self.verifier();
-        let mut reader = ArchiveReader::with_options(archive, opts);
-        for entry in reader.entries()? {
-            let entry = entry?;
-            v.check(&entry.path, &entry.data);
+        let mut reader = ArchiveReader::with_options(
+            archive,
+            ReaderOptions {
+                allow_duplicates: true,
+                ..opts
+            },
+        );
+        while let Some(entry) = reader.next_entry()? {
+            v.check(entry.path, entry.data);
         }
         Ok(v.finish())
     }
@@ -251,23 +466,6 @@ impl ArchiveIndex {
 /// Read the entries of a single gzip member given its compressed bytes (from a ranged read of the
 /// range [`ArchiveIndex::member_range`] gives). Members start and end at entry boundaries.
 pub fn read_member(member: &[u8], opts: ReaderOptions) -> Result<Vec<Entry>> {
-    let mut reader = ArchiveReader::with_options(member, opts);
+    let mut reader = ArchiveReader::member(member, opts, MAX_MEMBER_SIZE);
     reader.entries()?.collect()
-}
-
-/// Fetch one entry's data out of its member's bytes and check it against the index.
-pub fn extract_entry(member: &[u8], entry: &IndexEntry, opts: ReaderOptions) -> Result<Vec<u8>> {
-    for e in read_member(member, opts)? {
-        if e.path == entry.path {
-            if e.data.len() as u64 != entry.size || hex(&Sha256::digest(&e.data)) != entry.sha256 {
-                return Err(Error::IndexMismatch {
-                    entry: entry.path.clone(),
-                });
-            }
-            return Ok(e.data);
-        }
-    }
-    Err(Error::IndexMismatch {
-        entry: entry.path.clone(),
-    })
 }

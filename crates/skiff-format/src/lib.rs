@@ -8,22 +8,25 @@
 //! Modules:
 //! * [`gojson`] — Go-compatible JSON encoders (items, pretty documents, sidecars) and gzip helpers.
 //! * [`path`] — tarball paths ([`ItemRef`], [`VersionDir`]).
-//! * [`reader`] — streaming, defensive `.tar.gz` reader.
+//! * [`reader`] — streaming, defensive `.tar.gz` reader: every limit and integrity check in one place.
 //! * [`writer`] — parallel multi-member `.tar.gz` writer.
-//! * [`index`] — skiff's integrity sidecar (per-entry sha256, member offsets).
+//! * [`index`] — skiff's integrity sidecar (per-entry sha256, member offsets), verified before use.
+//! * [`json`] — JSON checked, bounded and rendered without building trees.
 //! * [`docs`] — typed, lenient models of Velero's documents.
 
 pub mod docs;
 mod error;
 pub mod gojson;
+mod gzip;
 pub mod index;
+pub mod json;
 pub mod path;
 pub mod reader;
 mod transcode;
 pub mod writer;
 
-pub use error::{Error, Result};
-pub use index::{ArchiveIndex, IndexEntry, IndexStream, MemberInfo, VerifyReport};
+pub use error::{Error, MAX_ERROR_TEXT, Result};
+pub use index::{ArchiveIndex, IndexEntry, IndexStream, Located, MemberInfo, VerifyReport};
 pub use path::{ItemRef, VersionDir};
-pub use reader::{ArchiveReader, Entry, EntryKind, ReaderOptions};
+pub use reader::{ArchiveReader, Entry, EntryKind, EntryRef, ReaderOptions};
 pub use writer::{ArchiveWriter, WriterOptions};

@@ -10,6 +10,7 @@
 
 use std::fmt;
 
+use crate::error::shorten;
 use crate::{Error, Result};
 
 /// Path of the archive format version entry.
@@ -143,7 +144,7 @@ pub enum PathKind {
 /// path has them removed.
 pub fn sanitize(raw: &str) -> Result<&str> {
     let unsafe_path = |reason| Error::UnsafePath {
-        entry: raw.to_owned(),
+        entry: shorten(raw),
         reason,
     };
     if raw.starts_with('/') {
@@ -208,6 +209,42 @@ pub fn parse(path: &str) -> PathKind {
         },
         dir,
     )
+}
+
+/// `s` made safe to print on a terminal or in a log line: control characters (C0, DEL, C1),
+/// line and paragraph separators, bidirectional overrides and other invisible format
+/// characters, and the backslash (so that escapes stay unambiguous), are written as `\u{…}`
+/// escapes; everything else is kept.
+/// Borrowed when there is nothing to escape (the common case).
+pub fn escape_for_display(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(needs_escape) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if needs_escape(c) {
+            use std::fmt::Write as _;
+            let _ = write!(out, "\\u{{{:x}}}", c as u32);
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+fn needs_escape(c: char) -> bool {
+    c == '\\'
+        || c.is_control()
+        || matches!(c, '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2060}'..='\u{206f}' | '\u{feff}')
+}
+
+/// A key under which two paths (or path segments) that a case-insensitive filesystem would
+/// store as one file are equal: the Unicode lower case of `s`. For detecting, before writing,
+/// two archive entries that extract to the same file on macOS or Windows. It does not cover
+/// Unicode normalization (macOS also treats NFC and NFD spellings as one name): a writer that
+/// must never overwrite should also create its files exclusively (`create_new`).
+pub fn fold_key(s: &str) -> String {
+    s.to_lowercase()
 }
 
 /// Sanitize then classify.

@@ -165,14 +165,13 @@ fn member_by_member_reads_and_extract() {
         count += entries.len();
     }
     assert_eq!(count, index.entries.len());
+    index.check(Some(bytes.len() as u64)).unwrap();
     let target = &index.entries[77];
-    let r = index.member_range(target.member).unwrap();
-    let data = skiff_format::index::extract_entry(
-        &bytes[r.start as usize..r.end as usize],
-        target,
-        ReaderOptions::default(),
-    )
-    .unwrap();
+    let loc = index.locate(&target.path, bytes.len() as u64).unwrap().unwrap();
+    let r = loc.range();
+    let data = loc
+        .read(&bytes[r.start as usize..r.end as usize], ReaderOptions::default())
+        .unwrap();
     assert_eq!(data.len() as u64, target.size);
 }
 
@@ -384,7 +383,13 @@ fn ten_gb_declared_size_is_refused_from_the_header() {
     }
     // A configurable, smaller limit.
     let (bytes, _) = write(&sample_items(3), WriterOptions::default());
-    let mut r = ArchiveReader::with_options(&bytes[..], ReaderOptions { max_entry_size: 4 });
+    let mut r = ArchiveReader::with_options(
+        &bytes[..],
+        ReaderOptions {
+            max_entry_size: 4,
+            ..ReaderOptions::default()
+        },
+    );
     let err = r.entries().unwrap().find_map(Result::err).unwrap();
     assert!(matches!(err, Error::EntryTooLarge { .. }));
 }

@@ -4,6 +4,7 @@
 //! attempts), and feeds every outcome back into the window.
 
 use std::fmt::Write as _;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -12,7 +13,10 @@ use kube::client::Body;
 use serde_json::Value;
 
 use crate::config::{ClusterConfig, install_crypto_provider};
-use crate::error::{ApiStatus, KubeError, RequestContext, Result, Verb, decode_detail, is_retryable_status};
+use crate::error::{
+    ApiStatus, KubeError, RequestContext, Result, Verb, credentials_failure, decode_detail,
+    is_retryable_status,
+};
 use crate::limiter::{Limiter, LimiterConfig, LimiterStats, parse_retry_after};
 use crate::surface::ApiResourceInfo;
 
@@ -22,6 +26,8 @@ use crate::surface::ApiResourceInfo;
 pub struct Cluster {
     client: kube::Client,
     limiter: Limiter,
+    /// The kubeconfig's credential plugin, named in [`KubeError::Credentials`].
+    credential_plugin: Option<Arc<str>>,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -30,6 +36,17 @@ impl std::fmt::Debug for Cluster {
             .field("limiter", &self.limiter.stats())
             .finish_non_exhaustive()
     }
+}
+
+/// How a kubeconfig user gets credentials from a program: its `exec` command, or its auth
+/// provider.
+fn credential_plugin(user: &kube::config::AuthInfo) -> Option<String> {
+    if let Some(exec) = &user.exec {
+        return Some(exec.command.clone().unwrap_or_else(|| "exec plugin".to_owned()));
+    }
+    user.auth_provider
+        .as_ref()
+        .map(|p| format!("auth-provider {}", p.name))
 }
 
 /// One HTTP call, rebuilt for every attempt.
@@ -94,11 +111,24 @@ impl Answer {
 impl Cluster {
     /// Connect: resolve the configuration, install the crypto provider if none is, build the
     /// client. No request is sent yet (use [`Cluster::server_version`] to check reachability).
+    ///
+    /// A kubeconfig user with an `exec` credential plugin runs the plugin here (and again when
+    /// its token expires); its failure is [`KubeError::Credentials`], naming the plugin.
     pub async fn connect(config: &ClusterConfig, limiter: LimiterConfig) -> Result<Self> {
         install_crypto_provider();
         let kube_config = config.resolve().await?;
-        let client = kube::Client::try_from(kube_config).map_err(|source| KubeError::Client { source })?;
-        Ok(Self::from_client(client, limiter))
+        let plugin = credential_plugin(&kube_config.auth_info);
+        let client =
+            kube::Client::try_from(kube_config).map_err(|source| match credentials_failure(&source) {
+                Some(reason) => KubeError::Credentials {
+                    plugin: plugin.as_deref().unwrap_or("the kubeconfig user").to_owned(),
+                    reason,
+                },
+                None => KubeError::Client { source },
+            })?;
+        let mut cluster = Self::from_client(client, limiter);
+        cluster.credential_plugin = plugin.map(Arc::from);
+        Ok(cluster)
     }
 
     /// Wrap an existing kube client (e.g. the test bed's) with a fresh limiter.
@@ -106,6 +136,7 @@ impl Cluster {
         Self {
             client,
             limiter: Limiter::new(limiter),
+            credential_plugin: None,
         }
     }
 
@@ -115,6 +146,7 @@ impl Cluster {
         Self {
             client: self.client.clone(),
             limiter,
+            credential_plugin: self.credential_plugin.clone(),
         }
     }
 
@@ -209,6 +241,19 @@ impl Cluster {
                     });
                 }
                 Err(source) => {
+                    // No credentials (an expired exec token whose refresh failed): the request was
+                    // never sent, and a retry would run the failing plugin again.
+                    if let Some(reason) = credentials_failure(&source) {
+                        drop(permit);
+                        return Err(KubeError::Credentials {
+                            plugin: self
+                                .credential_plugin
+                                .as_deref()
+                                .unwrap_or("the kubeconfig user")
+                                .to_owned(),
+                            reason,
+                        });
+                    }
                     permit.failed(false);
                     if last {
                         return Err(KubeError::Transport {

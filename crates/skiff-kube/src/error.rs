@@ -176,6 +176,17 @@ pub enum KubeError {
         #[source]
         source: kube::Error,
     },
+    /// The kubeconfig's credential plugin (`users[].user.exec`: `aws`, `gke-gcloud-auth-plugin`,
+    /// `kubelogin`, …) or auth provider could not supply credentials, when the client was built or
+    /// when a token was refreshed. Never retried: the plugin would fail the same way.
+    #[error("get credentials from {plugin}: {reason}")]
+    Credentials {
+        /// The plugin command as the kubeconfig names it, or `auth-provider <name>`.
+        plugin: String,
+        /// Why: its exit status and the end of its standard error, or why it could not run. Never
+        /// its standard output (which carries credentials).
+        reason: String,
+    },
     /// The API server answered with a non-success status.
     #[error("{ctx}: the api server answered {} {}: {}", status.code, status.reason, status.message)]
     Api {
@@ -394,6 +405,51 @@ impl ApiStatus {
                 attempts,
             },
         }
+    }
+}
+
+/// Why credentials could not be had, when `e` is (or wraps) kube's auth error: described without
+/// the plugin's standard output, which may hold a token.
+pub(crate) fn credentials_failure(e: &kube::Error) -> Option<String> {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(auth) = err.downcast_ref::<kube::client::AuthError>() {
+            return Some(describe_auth(auth));
+        }
+        cur = err.source();
+    }
+    None
+}
+
+fn describe_auth(e: &kube::client::AuthError) -> String {
+    use kube::client::AuthError;
+    match e {
+        AuthError::AuthExecStart(io) => format!("it could not be started ({io})"),
+        AuthError::AuthExecRun { out, .. } => {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+            let mut tail = lines[lines.len().saturating_sub(5)..].join("; ");
+            if tail.len() > 1000 {
+                let mut cut = tail.len() - 1000;
+                while !tail.is_char_boundary(cut) {
+                    cut += 1;
+                }
+                tail = format!("…{}", &tail[cut..]);
+            }
+            if tail.is_empty() {
+                format!("it exited with {}", out.status)
+            } else {
+                format!("it exited with {}: {tail}", out.status)
+            }
+        }
+        AuthError::AuthExecParse(_) => "its output is not an ExecCredential (JSON or YAML)".to_owned(),
+        AuthError::ExecPluginFailed => "its ExecCredential has no status".to_owned(),
+        AuthError::MalformedTokenExpirationDate(_) => {
+            "its ExecCredential has a malformed expirationTimestamp".to_owned()
+        }
+        AuthError::InvalidBearerToken(_) => "the token it returned is not a valid header value".to_owned(),
+        AuthError::MissingCommand => "the kubeconfig's exec section names no command".to_owned(),
+        other => other.to_string(),
     }
 }
 

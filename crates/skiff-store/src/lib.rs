@@ -13,6 +13,7 @@
 //! key and operation; no credential ever appears in an error, a log line or `Debug` output;
 //! skiff never creates a top-level prefix other than `backups/` and `restores/`.
 
+pub mod aws_config;
 pub mod bridge;
 pub mod credentials;
 pub mod error;

@@ -38,7 +38,9 @@ const DELETE_BATCH: usize = 1000;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum Checksum {
-    /// Key absent: the SDK's default (CRC32 where supported), like the AWS plugin.
+    /// Key absent: on AWS the SDK's default (CRC32 where supported), like the AWS plugin; on a
+    /// custom endpoint (S3-compatible stores: older `MinIO`, Ceph RGW, providers' object storage
+    /// reject the newer default checksums) only when the operation requires one.
     #[default]
     Default,
     /// `""`: send no flexible checksum unless the operation requires one (Ceph RGW, B2, …).
@@ -211,8 +213,10 @@ impl S3Store {
         if let Some(ep) = &cfg.endpoint {
             b = b.endpoint_url(ep.trim_end_matches('/'));
         }
-        if cfg.checksum == Checksum::None {
-            b = b.request_checksum_calculation(RequestChecksumCalculation::WhenRequired);
+        if cfg.checksum == Checksum::None || (cfg.checksum == Checksum::Default && cfg.endpoint.is_some()) {
+            b = b
+                .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+                .response_checksum_validation(aws_sdk_s3::config::ResponseChecksumValidation::WhenRequired);
         }
         Ok(Self {
             client: Client::from_conf(b.build()),
