@@ -7,7 +7,7 @@
 //! the bar or leaves a stale copy behind.
 
 use crate::output::{human_bytes, human_rate, thousands};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
+use indicatif::{HumanDuration, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use skiff_engine::Progress;
 use std::fmt::Write as _;
 use std::io::{IsTerminal, Write};
@@ -157,6 +157,14 @@ impl CliProgress {
             .with_key("rate", |s: &ProgressState, w: &mut dyn std::fmt::Write| {
                 let _ = w.write_str(&human_rate(s.per_sec()));
             })
+            // Before the first item there is no rate to estimate from: `-`, not `0s`.
+            .with_key("eta_or_dash", |s: &ProgressState, w: &mut dyn std::fmt::Write| {
+                if s.pos() == 0 {
+                    let _ = w.write_str("-");
+                } else {
+                    let _ = write!(w, "{:#}", HumanDuration(s.eta()));
+                }
+            })
     }
 
     fn line(&self, st: &State, event: &str) {
@@ -188,16 +196,17 @@ impl CliProgress {
     }
 }
 
-/// The indicatif template of a bar (`{unit}` and `{rate}` are keys of [`CliProgress::style`]).
+/// The indicatif template of a bar (`{unit}`, `{rate}` and `{eta_or_dash}` are keys of
+/// [`CliProgress::style`]).
 fn template(color: bool, total_known: bool) -> String {
     let (spin, prefix, fill) = if color {
-        ("{spinner:.green}", "{prefix:.bold}", "{bar:30.cyan/blue}")
+        ("{spinner:.green}", "{prefix:.bold}", "[{bar:30.cyan/blue}]")
     } else {
-        ("{spinner}", "{prefix}", "{bar:30}")
+        ("{spinner}", "{prefix}", "[{bar:30}]")
     };
     if total_known {
         format!(
-            "{spin} {prefix} {fill} {{human_pos}}/{{human_len}} {{unit}} ({{percent}}%){{msg}} · {{rate}} · ETA {{eta}}"
+            "{spin} {prefix} {fill} {{human_pos}}/{{human_len}} {{unit}} ({{percent}}%){{msg}} · {{rate}} · ETA {{eta_or_dash}}"
         )
     } else {
         format!("{spin} {prefix} {{human_pos}} {{unit}}{{msg}} · {{rate}} · {{elapsed}}")
