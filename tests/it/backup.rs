@@ -765,9 +765,7 @@ async fn assert_invisible(store: &Arc<dyn BackupStore>, name: &str) -> Result<()
     Ok(())
 }
 
-fn skiff_bin() -> Result<std::path::PathBuf> {
-    crate::cli::skiff_bin()
-}
+use crate::common::skiff_bin;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn interrupted_backups_never_become_visible() -> Result<()> {

@@ -456,25 +456,7 @@ fn ri(t: &restore::TargetRef) -> ApiResourceInfo {
     }
 }
 
-fn skiff_bin() -> Result<std::path::PathBuf> {
-    // `SKIFF_BIN` names another build (the target dir may be shared with other checkouts).
-    if let Some(bin) = std::env::var_os("SKIFF_BIN") {
-        return Ok(bin.into());
-    }
-    // target/<profile>/deps/it-<hash> → target/<profile>/skiff
-    let exe = std::env::current_exe()?;
-    let dir = exe
-        .parent()
-        .and_then(std::path::Path::parent)
-        .ok_or_else(|| anyhow!("no target dir"))?;
-    let bin = dir.join("skiff");
-    ensure!(
-        bin.exists(),
-        "{} missing: run `cargo build -p skiff-cli` first",
-        bin.display()
-    );
-    Ok(bin)
-}
+use crate::common::skiff_bin;
 
 // ---------------------------------------------------------------------------------------------
 // 1, 5, 7: seeded workload

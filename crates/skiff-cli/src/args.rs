@@ -2,7 +2,7 @@
 //! commands share (location, cluster, scope, mappings). Each command's own arguments live in
 //! its file under `commands/`. Only this crate knows about argv.
 
-use crate::commands::{backup, backups, inspect, restore, validate};
+use crate::commands::{backup, backups, completions, inspect, restore, validate};
 use crate::progress::ProgressMode;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use skiff_engine::mappings::{self, MappingError};
@@ -64,6 +64,10 @@ pub enum Command {
     Inspect(inspect::InspectArgs),
     /// Check a backup: archive integrity, documents, resource list, copies, items, index.
     Validate(validate::ValidateArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(completions::CompletionsArgs),
+    /// Print the man page skiff(1), or write one page per command with --out-dir.
+    Man(completions::ManArgs),
 }
 
 /// Where backups live.

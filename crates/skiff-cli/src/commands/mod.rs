@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 pub mod backup;
 pub mod backups;
+pub mod completions;
 pub mod inspect;
 pub mod restore;
 pub mod validate;
@@ -28,6 +29,8 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Backups(c) => backups::run(c, &progress).await,
         Command::Inspect(a) => inspect::run(a, &progress).await,
         Command::Validate(a) => validate::run(a, &progress).await,
+        Command::Completions(a) => completions::completions(&a),
+        Command::Man(a) => completions::man(&a),
     };
     progress.clear();
     out
@@ -120,9 +123,12 @@ pub fn tokio_util_cancel() -> skiff_engine::CancellationToken {
             _ = tokio::signal::ctrl_c() => {}
             () = async { match term.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => {}
         }
-        eprintln!("interrupt: finishing in-flight work and cleaning up (press Ctrl-C again to abort)");
+        crate::progress::suspend(|| {
+            eprintln!("interrupt: finishing in-flight work and cleaning up (press Ctrl-C again to abort)");
+        });
         t.cancel();
         let _ = tokio::signal::ctrl_c().await;
+        crate::progress::clear_screen();
         std::process::exit(i32::from(code::INTERRUPTED));
     });
     token
