@@ -12,6 +12,7 @@
 //! * [`writer`] — parallel multi-member `.tar.gz` writer.
 //! * [`index`] — skiff's integrity sidecar (per-entry sha256, member offsets).
 //! * [`docs`] — typed, lenient models of Velero's documents.
+//! * [`velero`] — typed models of Velero's 13 custom resources and the CRDs generated from them.
 
 pub mod docs;
 mod error;
@@ -20,6 +21,7 @@ pub mod index;
 pub mod path;
 pub mod reader;
 mod transcode;
+pub mod velero;
 pub mod writer;
 
 pub use error::{Error, Result};
