@@ -71,6 +71,8 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Check a backup: archive integrity, documents, resource list, copies, items, index.
     Validate(ValidateArgs),
+    /// Install, remove or check Velero itself (for a team that keeps using Velero on the same bucket).
+    Velero(crate::commands::velero::VeleroArgs),
 }
 
 /// Where backups live.

@@ -14,6 +14,7 @@ use std::io::Write;
 use std::sync::Arc;
 
 mod restore;
+pub(crate) mod velero;
 
 /// Run a parsed command line; returns the exit code.
 pub async fn run(cli: Cli) -> Result<u8, CliError> {
@@ -29,6 +30,7 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Backups(c) => backups(c, &progress).await,
         Command::Inspect(a) => inspect(a, &progress).await,
         Command::Validate(a) => validate(a, &progress).await,
+        Command::Velero(a) => velero::run(a).await,
     };
     progress.clear();
     out

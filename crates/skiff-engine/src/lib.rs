@@ -13,6 +13,7 @@ pub mod offline;
 pub mod progress;
 pub mod restore;
 pub mod restore_run;
+pub mod velero;
 
 pub use error::{Error, Result};
 pub use progress::{NoProgress, Progress};
