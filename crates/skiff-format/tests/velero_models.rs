@@ -49,7 +49,8 @@ fn backup_objects(fx: &Path) -> Vec<(PathBuf, Value)> {
     all.sort();
     all.into_iter()
         .filter(|p| {
-            p.file_name().unwrap() == "velero-backup.json" || p.to_string_lossy().contains("derived-backup-crs")
+            p.file_name().unwrap() == "velero-backup.json"
+                || p.to_string_lossy().contains("derived-backup-crs")
         })
         .map(|p| {
             let v = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
@@ -73,7 +74,8 @@ fn no_field_velero_wrote_is_pruned_by_the_generated_backup_crd() {
 #[test]
 fn storage_and_snapshot_locations_of_a_real_install_fit_the_models() {
     let Some(fx) = shared() else { return };
-    let dir = fx.join("velero-real/velero-e2e-debug-bundle/extracted/velero-bundle/kubecapture/velero.io_v1/velero");
+    let dir = fx
+        .join("velero-real/velero-e2e-debug-bundle/extracted/velero-bundle/kubecapture/velero.io_v1/velero");
     let mut all = Vec::new();
     files(&dir, &mut all);
     let mut checked = 0;
@@ -95,7 +97,9 @@ fn storage_and_snapshot_locations_of_a_real_install_fit_the_models() {
                     let b: VolumeSnapshotLocation = serde_json::from_value(item.clone()).unwrap();
                     serde_json::to_value(&b).unwrap()
                 }
-                "Backup" => serde_json::to_value(serde_json::from_value::<Backup>(item.clone()).unwrap()).unwrap(),
+                "Backup" => {
+                    serde_json::to_value(serde_json::from_value::<Backup>(item.clone()).unwrap()).unwrap()
+                }
                 other => panic!("unexpected kind {other}"),
             };
             assert_eq!(&back, item, "{name}: {kind}");
@@ -116,6 +120,10 @@ fn an_unknown_field_is_pruned_where_velero_prunes_it() {
     got.sort();
     assert_eq!(
         got,
-        [".spec.fieldFromTheFuture", ".status.progress.newCounter", ".topLevel"]
+        [
+            ".spec.fieldFromTheFuture",
+            ".status.progress.newCounter",
+            ".topLevel"
+        ]
     );
 }

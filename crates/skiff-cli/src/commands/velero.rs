@@ -7,6 +7,7 @@
 //! `--no-secret`, …) is refused with exit code 2 before anything is sent to the cluster.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -97,10 +98,10 @@ pub struct InstallArgs {
     /// Prefix inside the bucket.
     #[arg(long)]
     pub prefix: Option<String>,
-    /// BackupStorageLocation config `k1=v1,k2=v2` (region, s3Url, s3ForcePathStyle, …).
+    /// `BackupStorageLocation` config `k1=v1,k2=v2` (region, s3Url, s3ForcePathStyle, …).
     #[arg(long, value_name = "K=V,…")]
     pub backup_location_config: Vec<String>,
-    /// VolumeSnapshotLocation config `k1=v1,k2=v2`.
+    /// `VolumeSnapshotLocation` config `k1=v1,k2=v2`.
     #[arg(long, value_name = "K=V,…")]
     pub snapshot_location_config: Vec<String>,
     /// Credentials file for the object store (becomes Secret `cloud-credentials`, key `cloud`).
@@ -118,13 +119,13 @@ pub struct InstallArgs {
     /// Plugin images (comma-separated or repeated).
     #[arg(long, value_delimiter = ',', default_value = velero::DEFAULT_AWS_PLUGIN_IMAGE)]
     pub plugins: Vec<String>,
-    /// Create the `default` VolumeSnapshotLocation.
+    /// Create the `default` `VolumeSnapshotLocation`.
     #[arg(long, action = ArgAction::Set, num_args = 0..=1, default_value_t = true, default_missing_value = "true")]
     pub use_volume_snapshots: bool,
-    /// Create no `default` BackupStorageLocation.
+    /// Create no `default` `BackupStorageLocation`.
     #[arg(long)]
     pub no_default_backup_location: bool,
-    /// Create the node-agent DaemonSet (file-system backups, data movement).
+    /// Create the node-agent `DaemonSet` (file-system backups, data movement).
     #[arg(long)]
     pub use_node_agent: bool,
     /// Run node-agent privileged.
@@ -181,10 +182,10 @@ pub struct InstallArgs {
     /// Memory limit of node-agent pods.
     #[arg(long, default_value = "0")]
     pub node_agent_pod_mem_limit: String,
-    /// Use this existing ServiceAccount (no ServiceAccount or ClusterRoleBinding is created).
+    /// Use this existing `ServiceAccount` (no `ServiceAccount` or `ClusterRoleBinding` is created).
     #[arg(long)]
     pub service_account_name: Option<String>,
-    /// Annotations of the created ServiceAccount `k1=v1,k2=v2`.
+    /// Annotations of the created `ServiceAccount` `k1=v1,k2=v2`.
     #[arg(long, value_name = "K=V,…")]
     pub sa_annotations: Vec<String>,
     /// Extra pod annotations `k1=v1,k2=v2`.
@@ -217,13 +218,13 @@ pub struct InstallArgs {
     /// Memory limit of maintenance jobs.
     #[arg(long)]
     pub maintenance_job_mem_limit: Option<String>,
-    /// ConfigMap of backup repository settings.
+    /// `ConfigMap` of backup repository settings.
     #[arg(long)]
     pub backup_repository_configmap: Option<String>,
-    /// ConfigMap of repository maintenance job settings.
+    /// `ConfigMap` of repository maintenance job settings.
     #[arg(long)]
     pub repo_maintenance_job_configmap: Option<String>,
-    /// ConfigMap of node-agent settings.
+    /// `ConfigMap` of node-agent settings.
     #[arg(long)]
     pub node_agent_configmap: Option<String>,
     /// Item block worker threads.
@@ -363,7 +364,9 @@ fn parse_map(flag: &str, values: &[String]) -> Result<BTreeMap<String, String>, 
             }
         }
         if quoted {
-            return Err(CliError::usage(format!("--{flag}: unbalanced quote in {value:?}")));
+            return Err(CliError::usage(format!(
+                "--{flag}: unbalanced quote in {value:?}"
+            )));
         }
         parts.push(cur);
         for part in parts.into_iter().filter(|p| !p.is_empty()) {
@@ -451,7 +454,9 @@ fn install_options(a: &InstallArgs) -> Result<InstallOptions, CliError> {
         node_agent_priority_class_name: a.node_agent_priority_class_name.clone(),
     };
     if a.no_secret && a.from.credentials_file.is_some() {
-        return Err(CliError::usage("cannot use both --credentials-file and --no-secret"));
+        return Err(CliError::usage(
+            "cannot use both --credentials-file and --no-secret",
+        ));
     }
     if let Some(from) = &a.from.from_location {
         apply_from_location(&mut o, from, &a.from, a.no_secret)?;
@@ -506,7 +511,10 @@ fn apply_from_location(
     }
     if let Some(c) = &f.credentials_file {
         if !c.is_file() {
-            return Err(CliError::usage(format!("--credentials-file {} does not exist", c.display())));
+            return Err(CliError::usage(format!(
+                "--credentials-file {} does not exist",
+                c.display()
+            )));
         }
         lo.credentials_file = Some(c.clone());
     }
@@ -518,7 +526,10 @@ fn apply_from_location(
     }
     let location = if is_bsl_file {
         let bsl = BackupStorageLocation::from_file(path).map_err(|e| {
-            CliError::usage(format!("--from-location {from}: {}", skiff_engine::offline::chain(&e)))
+            CliError::usage(format!(
+                "--from-location {from}: {}",
+                skiff_engine::offline::chain(&e)
+            ))
         })?;
         // The BSL's settings as skiff reads them, then its whole config as Velero should get it.
         bsl.apply_to(&mut lo)
@@ -569,6 +580,9 @@ async fn install(a: InstallArgs) -> Result<u8, CliError> {
             velero::Action::Applied => "applied",
         };
         eprintln!("{}: {what}", step.object);
+        if let Some(note) = &step.note {
+            eprintln!("  note: {note}");
+        }
     }
     if a.crds_only {
         eprintln!("Velero CRDs are installed.");
@@ -616,16 +630,16 @@ async fn uninstall(a: UninstallArgs) -> Result<u8, CliError> {
     if a.output == Output::Table {
         let mut s = String::new();
         for r in &report.finalizers_removed {
-            s.push_str(&format!("{r}: Velero finalizer removed (bucket data kept)\n"));
+            let _ = writeln!(s, "{r}: Velero finalizer removed (bucket data kept)");
         }
         for r in &report.deleted {
-            s.push_str(&format!("{r}: deleted\n"));
+            let _ = writeln!(s, "{r}: deleted");
         }
         for (r, why) in &report.kept {
-            s.push_str(&format!("{r}: kept ({why})\n"));
+            let _ = writeln!(s, "{r}: kept ({why})");
         }
         for r in &report.absent {
-            s.push_str(&format!("{r}: not found\n"));
+            let _ = writeln!(s, "{r}: not found");
         }
         std::io::stdout().lock().write_all(s.as_bytes())?;
     } else {
@@ -657,9 +671,9 @@ async fn status(a: StatusArgs) -> Result<u8, CliError> {
             w.state
         ),
     };
-    s.push_str(&format!("Deployment:  {}\n", wl(&st.deployment)));
+    let _ = writeln!(s, "Deployment:  {}", wl(&st.deployment));
     if st.node_agent.is_some() {
-        s.push_str(&format!("node-agent:  {}\n", wl(&st.node_agent)));
+        let _ = writeln!(s, "node-agent:  {}", wl(&st.node_agent));
     }
     std::io::stdout().lock().write_all(s.as_bytes())?;
     if !st.backup_storage_locations.is_empty() {
@@ -676,7 +690,11 @@ async fn status(a: StatusArgs) -> Result<u8, CliError> {
                     } else {
                         format!("{}/{}", b.bucket, b.prefix)
                     },
-                    if b.phase.is_empty() { "-".into() } else { b.phase.clone() },
+                    if b.phase.is_empty() {
+                        "-".into()
+                    } else {
+                        b.phase.clone()
+                    },
                     b.last_synced_time.clone().unwrap_or_else(|| "-".into()),
                     b.access_mode.clone(),
                     if b.default { "true".into() } else { String::new() },
@@ -684,7 +702,15 @@ async fn status(a: StatusArgs) -> Result<u8, CliError> {
             })
             .collect();
         print_table(
-            &["NAME", "PROVIDER", "BUCKET/PREFIX", "PHASE", "LAST SYNCED", "ACCESS MODE", "DEFAULT"],
+            &[
+                "NAME",
+                "PROVIDER",
+                "BUCKET/PREFIX",
+                "PHASE",
+                "LAST SYNCED",
+                "ACCESS MODE",
+                "DEFAULT",
+            ],
             &rows,
         )?;
     }
@@ -716,7 +742,10 @@ mod tests {
     fn map_flags_like_velero() {
         let m = parse_map(
             "backup-location-config",
-            &["region=minio,s3ForcePathStyle=true".into(), "\"tagging=a=b,c=d\",x=".into()],
+            &[
+                "region=minio,s3ForcePathStyle=true".into(),
+                "\"tagging=a=b,c=d\",x=".into(),
+            ],
         )
         .unwrap();
         assert_eq!(m["region"], "minio");

@@ -45,7 +45,13 @@ pub fn resource_of(kind: &str) -> Option<ApiResourceInfo> {
             false,
         ),
         "Namespace" => res("", "namespaces", kind, "v1", false),
-        "ClusterRoleBinding" => res("rbac.authorization.k8s.io", "clusterrolebindings", kind, "v1", false),
+        "ClusterRoleBinding" => res(
+            "rbac.authorization.k8s.io",
+            "clusterrolebindings",
+            kind,
+            "v1",
+            false,
+        ),
         "ServiceAccount" => res("", "serviceaccounts", kind, "v1", true),
         "Secret" => res("", "secrets", kind, "v1", true),
         "Pod" => res("", "pods", kind, "v1", true),
@@ -139,6 +145,90 @@ pub struct InstallStep {
     pub object: ObjectRef,
     /// What happened.
     pub action: Action,
+    /// How the object sent differs from the one built, when it had to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// The note of a CRD sent without its empty-string defaults.
+pub const NO_EMPTY_DEFAULTS_NOTE: &str = "the API server refused `default: \"\"` in the schema (older Kubernetes versions read an empty-string default as null): sent without empty-string defaults, which changes nothing for Velero";
+
+/// Remove every `default: ""` from a CRD's schemas; whether there was one.
+pub fn strip_empty_string_defaults(v: &mut Value) -> bool {
+    match v {
+        Value::Object(m) => {
+            let mut found = m.get("default") == Some(&Value::String(String::new()));
+            if found {
+                m.remove("default");
+            }
+            for child in m.values_mut() {
+                found |= strip_empty_string_defaults(child);
+            }
+            found
+        }
+        Value::Array(a) => a
+            .iter_mut()
+            .fold(false, |f, x| strip_empty_string_defaults(x) | f),
+        _ => false,
+    }
+}
+
+/// Fields of the install's objects that API servers before a given minor version do not know:
+/// `(kind, JSON pointer, minor version that added it)`. `create` would drop them silently, a
+/// server-side apply refuses the whole object; the installer leaves them out and says so.
+const NEWER_FIELDS: &[(&str, &str, u32)] = &[("Deployment", "/spec/template/spec/os", 23)];
+
+/// The object as a server of `minor` version accepts it, and a note when something was left out.
+pub fn adapt_to_server(obj: &Value, minor: Option<u32>) -> (Value, Option<String>) {
+    let mut out = obj.clone();
+    let mut dropped = Vec::new();
+    if let Some(minor) = minor {
+        for (kind, pointer, since) in NEWER_FIELDS {
+            if obj["kind"] != *kind || minor >= *since {
+                continue;
+            }
+            let (parent, field) = pointer.rsplit_once('/').expect("pointers have a parent");
+            if let Some(m) = out.pointer_mut(parent).and_then(Value::as_object_mut)
+                && m.remove(field).is_some()
+            {
+                dropped.push(format!(
+                    "`{}` (Kubernetes 1.{since}+)",
+                    pointer.trim_start_matches('/').replace('/', ".")
+                ));
+            }
+        }
+    }
+    let note = (!dropped.is_empty()).then(|| {
+        format!(
+            "the API server (Kubernetes 1.{}) does not know {}: sent without it",
+            minor.unwrap_or_default(),
+            dropped.join(", ")
+        )
+    });
+    (out, note)
+}
+
+/// The minor version of the API server (`20` of `v1.20.2`; `"20+"` counts as 20).
+async fn server_minor(cluster: &Cluster) -> Option<u32> {
+    let v = cluster.server_version().await.ok()?;
+    let digits: String = v.minor.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+/// Send a CRD; when the server refuses its empty-string defaults (422), send it without them.
+async fn put_crd(cluster: &Cluster, crd: &Value, apply: bool) -> Result<(Action, Option<String>)> {
+    match put(cluster, crd, apply).await {
+        Err(VeleroError::Kube(e)) if e.is_invalid() && e.to_string().contains(".default") => {
+            let mut adjusted = crd.clone();
+            if !strip_empty_string_defaults(&mut adjusted) {
+                return Err(e.into());
+            }
+            tracing::warn!(crd = %ObjectRef::of(crd), "{NO_EMPTY_DEFAULTS_NOTE}");
+            let action = put(cluster, &adjusted, apply).await?;
+            Ok((action, Some(NO_EMPTY_DEFAULTS_NOTE.to_owned())))
+        }
+        other => Ok((other?, None)),
+    }
 }
 
 /// What an install did.
@@ -156,9 +246,8 @@ pub struct InstallReport {
 
 async fn put(cluster: &Cluster, obj: &Value, apply: bool) -> Result<Action> {
     let r = ObjectRef::of(obj);
-    let res = resource_of(&r.kind).ok_or_else(|| {
-        VeleroError::InvalidOptions(format!("no API resource known for kind {:?}", r.kind))
-    })?;
+    let res = resource_of(&r.kind)
+        .ok_or_else(|| VeleroError::InvalidOptions(format!("no API resource known for kind {:?}", r.kind)))?;
     let ns = r.namespace.as_deref().filter(|_| res.namespaced);
     if apply {
         cluster
@@ -182,17 +271,18 @@ async fn put(cluster: &Cluster, obj: &Value, apply: bool) -> Result<Action> {
 
 /// Create (or apply) the objects of an install, CRDs first, waiting for them to be
 /// `Established`, then the rest in order; with [`ApplyOptions::wait`], wait for the Deployment
-/// (and the node-agent DaemonSet) to be available.
+/// (and the node-agent `DaemonSet`) to be available.
 pub async fn install(cluster: &Cluster, objects: &[Value], opts: &ApplyOptions) -> Result<InstallReport> {
     let mut report = InstallReport::default();
     let (crds, rest): (Vec<&Value>, Vec<&Value>) = objects
         .iter()
         .partition(|o| o["kind"] == "CustomResourceDefinition");
     for crd in &crds {
-        let action = put(cluster, crd, opts.apply).await?;
+        let (action, note) = put_crd(cluster, crd, opts.apply).await?;
         report.steps.push(InstallStep {
             object: ObjectRef::of(crd),
             action,
+            note,
         });
     }
     let start = Instant::now();
@@ -202,11 +292,17 @@ pub async fn install(cluster: &Cluster, objects: &[Value], opts: &ApplyOptions) 
         cluster.wait_crd_established(name, left).await?;
     }
     report.crds_established = !crds.is_empty();
+    let minor = server_minor(cluster).await;
     for obj in &rest {
-        let action = put(cluster, obj, opts.apply).await?;
+        let (obj, note) = adapt_to_server(obj, minor);
+        if let Some(n) = &note {
+            tracing::warn!(object = %ObjectRef::of(&obj), "{n}");
+        }
+        let action = put(cluster, &obj, opts.apply).await?;
         report.steps.push(InstallStep {
-            object: ObjectRef::of(obj),
+            object: ObjectRef::of(&obj),
             action,
+            note,
         });
     }
     if let Some(timeout) = opts.wait {
@@ -238,7 +334,7 @@ pub fn deployment_available(d: &Value) -> (bool, String) {
     )
 }
 
-/// Whether a DaemonSet has as many available pods as it wants (Velero's check).
+/// Whether a `DaemonSet` has as many available pods as it wants (Velero's check).
 pub fn daemonset_available(d: &Value) -> (bool, String) {
     let desired = d["status"]["desiredNumberScheduled"].as_i64();
     let available = d["status"]["numberAvailable"].as_i64().unwrap_or(0);
@@ -290,8 +386,14 @@ async fn wait_workload(
                 last_state: state,
             });
         }
-        tokio::time::sleep(delay.min(timeout.saturating_sub(start.elapsed()).max(Duration::from_millis(10))))
-            .await;
+        tokio::time::sleep(
+            delay.min(
+                timeout
+                    .saturating_sub(start.elapsed())
+                    .max(Duration::from_millis(10)),
+            ),
+        )
+        .await;
         delay = (delay * 2).min(Duration::from_secs(1));
     }
 }
@@ -352,7 +454,11 @@ async fn delete_if_ours(cluster: &Cluster, r: ObjectRef, report: &mut UninstallR
 }
 
 /// Every item of a LIST; `Ok(None)` when the resource is not served (404).
-async fn list_items(cluster: &Cluster, res: &ApiResourceInfo, namespace: Option<&str>) -> Result<Option<Vec<Value>>> {
+async fn list_items(
+    cluster: &Cluster,
+    res: &ApiResourceInfo,
+    namespace: Option<&str>,
+) -> Result<Option<Vec<Value>>> {
     let mut pager = cluster.list_pages(
         res,
         ListOptions {
@@ -376,7 +482,7 @@ async fn list_items(cluster: &Cluster, res: &ApiResourceInfo, namespace: Option<
     }
 }
 
-/// Remove `velero.io` finalizers from Restores, DataUploads and DataDownloads in `namespace`,
+/// Remove `velero.io` finalizers from Restores, `DataUploads` and `DataDownloads` in `namespace`,
 /// so their deletion cannot make a Velero server delete bucket data.
 async fn strip_finalizers(cluster: &Cluster, namespace: &str, report: &mut UninstallReport) -> Result<()> {
     for kind in ["Restore", "DataUpload", "DataDownload"] {
@@ -399,7 +505,10 @@ async fn strip_finalizers(cluster: &Cluster, namespace: &str, report: &mut Unins
             }
             let r = ObjectRef::of(&item);
             let patch = json!({"metadata": {"finalizers": keep}});
-            match cluster.merge_patch(&res, Some(namespace), &r.name, &patch, false).await {
+            match cluster
+                .merge_patch(&res, Some(namespace), &r.name, &patch, false)
+                .await
+            {
                 Ok(_) => report.finalizers_removed.push(r),
                 Err(e) if e.is_not_found() => {}
                 Err(e) => return Err(e.into()),
@@ -476,7 +585,7 @@ pub async fn uninstall(cluster: &Cluster, opts: &UninstallOptions) -> Result<Uni
     Ok(report)
 }
 
-/// Namespaces other than `ns` that hold BackupStorageLocations.
+/// Namespaces other than `ns` that hold `BackupStorageLocations`.
 async fn other_installs(cluster: &Cluster, ns: &str) -> Result<Vec<String>> {
     let res = resource_of("BackupStorageLocation").expect("known");
     let items = list_items(cluster, &res, None).await?.unwrap_or_default();
@@ -555,7 +664,7 @@ pub struct CrdStatus {
     pub established: bool,
 }
 
-/// The Velero Deployment or node-agent DaemonSet.
+/// The Velero Deployment or node-agent `DaemonSet`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WorkloadStatus {
@@ -569,7 +678,7 @@ pub struct WorkloadStatus {
     pub state: String,
 }
 
-/// One BackupStorageLocation.
+/// One `BackupStorageLocation`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BslStatus {
@@ -613,10 +722,10 @@ pub struct VeleroStatus {
     /// The Velero Deployment.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deployment: Option<WorkloadStatus>,
-    /// The node-agent DaemonSet.
+    /// The node-agent `DaemonSet`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub node_agent: Option<WorkloadStatus>,
-    /// The namespace's BackupStorageLocations, by name.
+    /// The namespace's `BackupStorageLocations`, by name.
     pub backup_storage_locations: Vec<BslStatus>,
 }
 
@@ -655,11 +764,19 @@ pub async fn status(cluster: &Cluster, namespace: &str) -> Result<VeleroStatus> 
         .await?
         .is_some();
     let deployment = cluster
-        .get(&resource_of("Deployment").expect("known"), Some(namespace), "velero")
+        .get(
+            &resource_of("Deployment").expect("known"),
+            Some(namespace),
+            "velero",
+        )
         .await?
         .map(|d| workload(&d, deployment_available));
     let node_agent = cluster
-        .get(&resource_of("DaemonSet").expect("known"), Some(namespace), "node-agent")
+        .get(
+            &resource_of("DaemonSet").expect("known"),
+            Some(namespace),
+            "node-agent",
+        )
         .await?
         .map(|d| workload(&d, daemonset_available));
     let bsl_res = resource_of("BackupStorageLocation").expect("known");
@@ -671,7 +788,10 @@ pub async fn status(cluster: &Cluster, namespace: &str) -> Result<VeleroStatus> 
             let s = |p: &str| b.pointer(p).and_then(Value::as_str).map(str::to_owned);
             BslStatus {
                 name: s("/metadata/name").unwrap_or_default(),
-                default: b.pointer("/spec/default").and_then(Value::as_bool).unwrap_or(false),
+                default: b
+                    .pointer("/spec/default")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false),
                 provider: s("/spec/provider").unwrap_or_default(),
                 bucket: s("/spec/objectStorage/bucket").unwrap_or_default(),
                 prefix: s("/spec/objectStorage/prefix").unwrap_or_default(),
@@ -713,6 +833,42 @@ mod tests {
             assert_eq!(res.api_version(), obj["apiVersion"].as_str().unwrap(), "{r}");
             assert_eq!(res.namespaced, r.namespace.is_some(), "{r}");
         }
+    }
+
+    #[test]
+    fn empty_string_defaults_can_be_stripped() {
+        let mut crds = super::super::crds();
+        let n = crds
+            .iter_mut()
+            .map(strip_empty_string_defaults)
+            .filter(|x| *x)
+            .count();
+        // credential.name of BSL and VSL, caCertRef.name of BSL.
+        assert_eq!(n, 2);
+        assert!(!crds.iter().any(|c| c.to_string().contains("\"default\":\"\"")));
+    }
+
+    #[test]
+    fn old_servers_get_objects_without_newer_fields() {
+        let o = InstallOptions {
+            bucket: "b".into(),
+            secret: None,
+            ..InstallOptions::default()
+        };
+        let objs = super::super::build(&o).unwrap();
+        let d = objs.iter().find(|x| x["kind"] == "Deployment").unwrap();
+        let (old, note) = adapt_to_server(d, Some(20));
+        assert!(old["spec"]["template"]["spec"].get("os").is_none());
+        assert!(
+            note.unwrap()
+                .contains("`spec.template.spec.os` (Kubernetes 1.23+)")
+        );
+        let (new, note) = adapt_to_server(d, Some(33));
+        assert_eq!(&new, d);
+        assert!(note.is_none());
+        assert_eq!(adapt_to_server(d, None), (d.clone(), None));
+        let ns = &objs[13];
+        assert_eq!(adapt_to_server(ns, Some(20)), (ns.clone(), None));
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! once expired). Server-owned metadata (`uid`, `resourceVersion`, `creationTimestamp`,
 //! `generation`, `managedFields`, …) is left out: the API server assigns it on create anyway.
 //!
-//! [`register_backup`] creates it in the cluster right away, when a BackupStorageLocation points
+//! [`register_backup`] creates it in the cluster right away, when a `BackupStorageLocation` points
 //! at the same bucket and prefix, so `velero backup get` lists a skiff backup without waiting for
 //! the next sync. [`restore_cr`] / [`register_restore`] do the same for a skiff restore, so
 //! `velero restore describe/logs` find its results under `restores/<name>/`. Neither ever fails:
@@ -97,7 +97,7 @@ pub fn backup_cr_for_sync(
         finalizers: old.finalizers,
         ..ObjectMeta::default()
     };
-    b.spec.storage_location = bsl_name.to_owned();
+    bsl_name.clone_into(&mut b.spec.storage_location);
     b.metadata.labels.insert(
         model::STORAGE_LOCATION_LABEL.to_owned(),
         shorten_label_value(bsl_name),
@@ -265,7 +265,7 @@ async fn create(cluster: &Cluster, obj: &Value, out: &mut RegisterOutcome) {
     }
 }
 
-/// Create the Backup CR of `doc` in every namespace whose Velero has a BackupStorageLocation
+/// Create the Backup CR of `doc` in every namespace whose Velero has a `BackupStorageLocation`
 /// pointing at `bucket`/`prefix` (see the module docs). Never fails.
 pub async fn register_backup(
     cluster: &Cluster,
@@ -387,10 +387,15 @@ pub fn restore_cr(p: &RestoreCrParams, namespace: &str) -> Value {
     v
 }
 
-/// Create the Restore CR of a skiff restore where a Velero has a BackupStorageLocation pointing
+/// Create the Restore CR of a skiff restore where a Velero has a `BackupStorageLocation` pointing
 /// at `bucket`/`prefix`. Never fails; warns when the restore's Backup is not in that namespace
 /// (Velero needs it to find the restore's files).
-pub async fn register_restore(cluster: &Cluster, bucket: &str, prefix: &str, p: &RestoreCrParams) -> RegisterOutcome {
+pub async fn register_restore(
+    cluster: &Cluster,
+    bucket: &str,
+    prefix: &str,
+    p: &RestoreCrParams,
+) -> RegisterOutcome {
     let mut out = RegisterOutcome::default();
     if !matches!(p.phase.as_str(), "Completed" | "PartiallyFailed" | "Failed") {
         out.warnings.push(format!(
@@ -401,7 +406,10 @@ pub async fn register_restore(cluster: &Cluster, bucket: &str, prefix: &str, p: 
     }
     let backup_res = resource_of("Backup").expect("known");
     for bsl in matching_bsls(cluster, bucket, prefix, &mut out).await {
-        match cluster.get(&backup_res, Some(&bsl.namespace), &p.backup_name).await {
+        match cluster
+            .get(&backup_res, Some(&bsl.namespace), &p.backup_name)
+            .await
+        {
             Ok(Some(_)) => {}
             Ok(None) => out.warnings.push(format!(
                 "backup {:?} is not in namespace {}: `velero restore logs {}` works once Velero syncs it",
@@ -452,8 +460,14 @@ mod tests {
             assert!(v["metadata"].get(k).is_none(), "{k}");
         }
         // Everything else as written.
-        assert_eq!(v["status"]["progress"], json!({"totalItems": 3, "itemsBackedUp": 3}));
-        assert_eq!(v["metadata"]["annotations"]["velero.io/resource-timeout"], "10m0s");
+        assert_eq!(
+            v["status"]["progress"],
+            json!({"totalItems": 3, "itemsBackedUp": 3})
+        );
+        assert_eq!(
+            v["metadata"]["annotations"]["velero.io/resource-timeout"],
+            "10m0s"
+        );
         let long = "l".repeat(70);
         let BackupCr::Create(v) = backup_cr_for_sync(&doc(), &long, "velero", None, now()) else {
             panic!()
@@ -482,7 +496,10 @@ mod tests {
         }))
         .unwrap();
         let b = docs::Backup::from_json(&raw).unwrap();
-        let schedules = BTreeMap::from([("s1".to_owned(), "new".to_owned()), ("s2".to_owned(), "u2".to_owned())]);
+        let schedules = BTreeMap::from([
+            ("s1".to_owned(), "new".to_owned()),
+            ("s2".to_owned(), "u2".to_owned()),
+        ]);
         let BackupCr::Create(v) = backup_cr_for_sync(&b, "default", "velero", Some(&schedules), now()) else {
             panic!()
         };

@@ -1,8 +1,8 @@
 //! The objects `velero install` creates for the AWS / S3-compatible provider, built as a pure
 //! function of [`InstallOptions`] (`velero-format.md` §7), in Velero's order:
 //!
-//! CRDs → Namespace → ClusterRoleBinding → ServiceAccount → `cloud-credentials` Secret →
-//! BackupStorageLocation → VolumeSnapshotLocation → Deployment → node-agent DaemonSet.
+//! CRDs → Namespace → `ClusterRoleBinding` → `ServiceAccount` → `cloud-credentials` Secret →
+//! `BackupStorageLocation` → `VolumeSnapshotLocation` → Deployment → node-agent `DaemonSet`.
 //!
 //! Each object has the shape Velero's `--dry-run -o yaml|json` prints (its typed objects turned
 //! into unstructured ones): `metadata.creationTimestamp: null`, empty structs such as
@@ -44,12 +44,18 @@ impl SecretData {
     }
 
     /// An AWS shared-credentials file with one `[default]` profile.
-    pub fn aws_credentials(access_key_id: &str, secret_access_key: &str, session_token: Option<&str>) -> Self {
+    pub fn aws_credentials(
+        access_key_id: &str,
+        secret_access_key: &str,
+        session_token: Option<&str>,
+    ) -> Self {
         let mut s = format!(
             "[default]\naws_access_key_id={access_key_id}\naws_secret_access_key={secret_access_key}\n"
         );
         if let Some(t) = session_token {
-            s.push_str(&format!("aws_session_token={t}\n"));
+            s.push_str("aws_session_token=");
+            s.push_str(t);
+            s.push('\n');
         }
         SecretData(s.into_bytes())
     }
@@ -91,7 +97,7 @@ impl PodResources {
         }
     }
 
-    /// Velero's defaults for node-agent: all unset (BestEffort).
+    /// Velero's defaults for node-agent: all unset (`BestEffort`).
     pub fn unbounded() -> Self {
         PodResources {
             cpu_request: "0".into(),
@@ -171,11 +177,11 @@ pub struct InstallOptions {
     pub secret: Option<SecretData>,
     /// Plugin images, one init container each (`--plugins`).
     pub plugins: Vec<String>,
-    /// Create the `default` VolumeSnapshotLocation (`--use-volume-snapshots`, default true).
+    /// Create the `default` `VolumeSnapshotLocation` (`--use-volume-snapshots`, default true).
     pub use_volume_snapshots: bool,
-    /// Skip the `default` BackupStorageLocation (`--no-default-backup-location`).
+    /// Skip the `default` `BackupStorageLocation` (`--no-default-backup-location`).
     pub no_default_backup_location: bool,
-    /// Create the node-agent DaemonSet (`--use-node-agent`).
+    /// Create the node-agent `DaemonSet` (`--use-node-agent`).
     pub use_node_agent: bool,
     /// Run node-agent privileged (`--privileged-node-agent`).
     pub privileged_node_agent: bool,
@@ -201,10 +207,10 @@ pub struct InstallOptions {
     pub velero_resources: PodResources,
     /// node-agent pod resources (`--node-agent-pod-*`).
     pub node_agent_resources: PodResources,
-    /// Use this existing ServiceAccount; no ServiceAccount or ClusterRoleBinding is created
+    /// Use this existing `ServiceAccount`; no `ServiceAccount` or `ClusterRoleBinding` is created
     /// (`--service-account-name`).
     pub service_account_name: Option<String>,
-    /// Annotations of the created ServiceAccount (`--sa-annotations`).
+    /// Annotations of the created `ServiceAccount` (`--sa-annotations`).
     pub service_account_annotations: BTreeMap<String, String>,
     /// Extra pod annotations (`--pod-annotations`).
     pub pod_annotations: BTreeMap<String, String>,
@@ -388,19 +394,17 @@ impl InstallOptions {
         if let Some(sa) = &self.service_account_name
             && (sa.is_empty() || sa.contains('/'))
         {
-            return Err(invalid(format!("--service-account-name {sa:?} is not a valid name")));
+            return Err(invalid(format!(
+                "--service-account-name {sa:?} is not a valid name"
+            )));
         }
         self.velero_resources.to_json("Velero pod")?;
         self.node_agent_resources.to_json("node-agent pod")?;
         Ok(())
     }
 
-    fn labels(&self) -> Value {
-        json!({"component": "velero"})
-    }
-
     fn meta(&self, name: &str, namespaced: bool) -> Value {
-        let mut m = json!({"creationTimestamp": null, "labels": self.labels(), "name": name});
+        let mut m = json!({"creationTimestamp": null, "labels": {"component": "velero"}, "name": name});
         if namespaced {
             m["namespace"] = self.namespace.clone().into();
         }
@@ -519,10 +523,26 @@ impl InstallOptions {
                 args.push(f.to_owned());
             }
         };
-        flag(self.default_volumes_to_fs_backup, "--default-volumes-to-fs-backup=true", &mut args);
-        flag(self.default_snapshot_move_data, "--default-snapshot-move-data=true", &mut args);
-        flag(self.disable_informer_cache, "--disable-informer-cache=true", &mut args);
-        flag(self.schedule_skip_immediately, "--schedule-skip-immediately=true", &mut args);
+        flag(
+            self.default_volumes_to_fs_backup,
+            "--default-volumes-to-fs-backup=true",
+            &mut args,
+        );
+        flag(
+            self.default_snapshot_move_data,
+            "--default-snapshot-move-data=true",
+            &mut args,
+        );
+        flag(
+            self.disable_informer_cache,
+            "--disable-informer-cache=true",
+            &mut args,
+        );
+        flag(
+            self.schedule_skip_immediately,
+            "--schedule-skip-immediately=true",
+            &mut args,
+        );
         if !self.uploader_type.is_empty() {
             args.push(format!("--uploader-type={}", self.uploader_type));
         }
@@ -532,9 +552,21 @@ impl InstallOptions {
                 args.push(format!("{f}={}", go_duration(d.as_secs())));
             }
         };
-        dur(self.default_repo_maintain_frequency, "--default-repo-maintain-frequency", &mut args);
-        dur(self.garbage_collection_frequency, "--garbage-collection-frequency", &mut args);
-        dur(self.pod_volume_operation_timeout, "--fs-backup-timeout", &mut args);
+        dur(
+            self.default_repo_maintain_frequency,
+            "--default-repo-maintain-frequency",
+            &mut args,
+        );
+        dur(
+            self.garbage_collection_frequency,
+            "--garbage-collection-frequency",
+            &mut args,
+        );
+        dur(
+            self.pod_volume_operation_timeout,
+            "--fs-backup-timeout",
+            &mut args,
+        );
         if let Some(n) = self.keep_latest_maintenance_jobs.filter(|n| *n > 0) {
             args.push(format!("--keep-latest-maintenance-jobs={n}"));
         }
@@ -549,10 +581,18 @@ impl InstallOptions {
                 args.push(format!("{f}={v}"));
             }
         }
-        if let Some(c) = self.backup_repository_configmap.as_deref().filter(|c| !c.is_empty()) {
+        if let Some(c) = self
+            .backup_repository_configmap
+            .as_deref()
+            .filter(|c| !c.is_empty())
+        {
             args.push(format!("--backup-repository-configmap={c}"));
         }
-        if let Some(c) = self.repo_maintenance_job_configmap.as_deref().filter(|c| !c.is_empty()) {
+        if let Some(c) = self
+            .repo_maintenance_job_configmap
+            .as_deref()
+            .filter(|c| !c.is_empty())
+        {
             args.push(format!("--repo-maintenance-job-configmap={c}"));
         }
         if let Some(n) = self.item_block_worker_count.filter(|n| *n > 0) {
@@ -651,7 +691,11 @@ impl InstallOptions {
                 .collect();
             pod_spec["initContainers"] = inits.into();
         }
-        if let Some(p) = self.server_priority_class_name.as_deref().filter(|p| !p.is_empty()) {
+        if let Some(p) = self
+            .server_priority_class_name
+            .as_deref()
+            .filter(|p| !p.is_empty())
+        {
             pod_spec["priorityClassName"] = p.into();
         }
         Ok(json!({
@@ -683,7 +727,11 @@ impl InstallOptions {
         if let Some(c) = self.node_agent_configmap.as_deref().filter(|c| !c.is_empty()) {
             args.push(format!("--node-agent-configmap={c}"));
         }
-        if let Some(c) = self.backup_repository_configmap.as_deref().filter(|c| !c.is_empty()) {
+        if let Some(c) = self
+            .backup_repository_configmap
+            .as_deref()
+            .filter(|c| !c.is_empty())
+        {
             args.push(format!("--backup-repository-configmap={c}"));
         }
         let root = self.kubelet_root_dir.trim_end_matches('/');
@@ -726,7 +774,11 @@ impl InstallOptions {
             "serviceAccountName": self.service_account(),
             "volumes": volumes,
         });
-        if let Some(p) = self.node_agent_priority_class_name.as_deref().filter(|p| !p.is_empty()) {
+        if let Some(p) = self
+            .node_agent_priority_class_name
+            .as_deref()
+            .filter(|p| !p.is_empty())
+        {
             pod_spec["priorityClassName"] = p.into();
         }
         let mut template_meta = json!({"creationTimestamp": null, "labels": labels});
@@ -871,7 +923,11 @@ mod tests {
                 ("s3ForcePathStyle".into(), "true".into()),
                 ("s3Url".into(), "http://minio.minio.svc:9000".into()),
             ]),
-            secret: Some(SecretData::aws_credentials("AKIAEXAMPLE", "wJalrEXAMPLEKEY", None)),
+            secret: Some(SecretData::aws_credentials(
+                "AKIAEXAMPLE",
+                "wJalrEXAMPLEKEY",
+                None,
+            )),
             use_volume_snapshots: false,
             ..InstallOptions::default()
         }
@@ -879,7 +935,13 @@ mod tests {
 
     fn kinds(objs: &[Value]) -> Vec<String> {
         objs.iter()
-            .map(|o| format!("{}/{}", o["kind"].as_str().unwrap(), o["metadata"]["name"].as_str().unwrap()))
+            .map(|o| {
+                format!(
+                    "{}/{}",
+                    o["kind"].as_str().unwrap(),
+                    o["metadata"]["name"].as_str().unwrap()
+                )
+            })
             .collect()
     }
 
@@ -926,7 +988,10 @@ mod tests {
     #[test]
     fn spec_example_bsl_and_secret() {
         let objs = build(&opts()).unwrap();
-        let bsl = objs.iter().find(|o| o["kind"] == "BackupStorageLocation").unwrap();
+        let bsl = objs
+            .iter()
+            .find(|o| o["kind"] == "BackupStorageLocation")
+            .unwrap();
         assert_eq!(
             bsl["spec"],
             json!({
@@ -968,7 +1033,10 @@ mod tests {
             json!({"prometheus.io/path": "/metrics", "prometheus.io/port": "8085", "prometheus.io/scrape": "true"})
         );
         let c = &t["spec"]["containers"][0];
-        assert_eq!(c["args"], json!(["server", "--features=", "--uploader-type=kopia"]));
+        assert_eq!(
+            c["args"],
+            json!(["server", "--features=", "--uploader-type=kopia"])
+        );
         assert_eq!(c["image"], DEFAULT_VELERO_IMAGE);
         assert_eq!(c["imagePullPolicy"], "IfNotPresent");
         assert_eq!(
@@ -996,7 +1064,10 @@ mod tests {
         let init = &t["spec"]["initContainers"][0];
         assert_eq!(init["name"], "velero-velero-plugin-for-aws");
         assert_eq!(init["image"], DEFAULT_AWS_PLUGIN_IMAGE);
-        assert_eq!(init["volumeMounts"], json!([{"mountPath": "/target", "name": "plugins"}]));
+        assert_eq!(
+            init["volumeMounts"],
+            json!([{"mountPath": "/target", "name": "plugins"}])
+        );
         assert_eq!(
             t["spec"]["volumes"][2],
             json!({"name": "cloud-credentials", "secret": {"defaultMode": 292, "secretName": "cloud-credentials"}})
@@ -1006,6 +1077,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::many_single_char_names)]
     fn options_change_the_objects() {
         let mut o = opts();
         o.secret = None;
@@ -1038,27 +1110,50 @@ mod tests {
         assert_eq!(t["spec"]["volumes"].as_array().unwrap().len(), 2);
         assert_eq!(
             t["spec"]["containers"][0]["args"],
-            json!(["server", "--features=EnableCSI", "--default-volumes-to-fs-backup=true", "--uploader-type=kopia"])
+            json!([
+                "server",
+                "--features=EnableCSI",
+                "--default-volumes-to-fs-backup=true",
+                "--uploader-type=kopia"
+            ])
         );
-        assert_eq!(t["spec"]["containers"][0]["imagePullPolicy"], "Always", "registry port");
+        assert_eq!(
+            t["spec"]["containers"][0]["imagePullPolicy"], "Always",
+            "registry port"
+        );
         let ds = &objs[16];
-        assert_eq!(ds["spec"]["selector"], json!({"matchLabels": {"name": "node-agent"}}));
+        assert_eq!(
+            ds["spec"]["selector"],
+            json!({"matchLabels": {"name": "node-agent"}})
+        );
         let dt = &ds["spec"]["template"];
         assert_eq!(
             dt["metadata"]["labels"],
             json!({"component": "velero", "deploy": "x", "name": "node-agent", "role": "node-agent", "team": "a"})
         );
-        assert_eq!(dt["metadata"]["annotations"], json!({"prometheus.io/port": "9000"}));
+        assert_eq!(
+            dt["metadata"]["annotations"],
+            json!({"prometheus.io/port": "9000"})
+        );
         let c = &dt["spec"]["containers"][0];
         assert_eq!(c["args"], json!(["node-agent", "server", "--features=EnableCSI"]));
         assert_eq!(c["resources"], json!({"requests": {"cpu": "100m"}}));
         assert_eq!(c["securityContext"], json!({"privileged": false}));
         assert_eq!(dt["spec"]["securityContext"], json!({"runAsUser": 0}));
-        assert_eq!(dt["spec"]["volumes"][0], json!({"hostPath": {"path": "/var/lib/kubelet/pods"}, "name": "host-pods"}));
+        assert_eq!(
+            dt["spec"]["volumes"][0],
+            json!({"hostPath": {"path": "/var/lib/kubelet/pods"}, "name": "host-pods"})
+        );
         assert_eq!(ds["spec"]["updateStrategy"], json!({}));
         let ns = &objs[13];
-        assert_eq!(ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"], "privileged");
-        assert_eq!(ns["metadata"]["labels"]["pod-security.kubernetes.io/warn-version"], "latest");
+        assert_eq!(
+            ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"],
+            "privileged"
+        );
+        assert_eq!(
+            ns["metadata"]["labels"]["pod-security.kubernetes.io/warn-version"],
+            "latest"
+        );
         assert_eq!(ns["spec"], json!({}));
         let mut o2 = opts();
         o2.namespace = "backup".into();
@@ -1069,19 +1164,29 @@ mod tests {
 
     #[test]
     fn bad_options_are_refused() {
-        let cases: Vec<(Box<dyn Fn(&mut InstallOptions)>, &str)> = vec![
+        type Case = (Box<dyn Fn(&mut InstallOptions)>, &'static str);
+        let cases: Vec<Case> = vec![
             (Box::new(|o| o.provider = "gcp".into()), "not supported"),
             (Box::new(|o| o.bucket = String::new()), "--bucket is required"),
             (Box::new(|o| o.bucket = "-x".into()), "dash"),
             (Box::new(|o| o.bucket = "a/b".into()), "must not contain '/'"),
-            (Box::new(|o| o.default_volumes_to_fs_backup = true), "--use-node-agent"),
+            (
+                Box::new(|o| o.default_volumes_to_fs_backup = true),
+                "--use-node-agent",
+            ),
             (
                 Box::new(|o| o.snapshot_location_config = BTreeMap::from([("region".into(), "x".into())])),
                 "--snapshot-location-config",
             ),
             (Box::new(|o| o.uploader_type = "restic".into()), "uploader type"),
-            (Box::new(|o| o.velero_resources.cpu_request = "2".into()), "less than or equal"),
-            (Box::new(|o| o.velero_resources.mem_limit = "lots".into()), "memory limit"),
+            (
+                Box::new(|o| o.velero_resources.cpu_request = "2".into()),
+                "less than or equal",
+            ),
+            (
+                Box::new(|o| o.velero_resources.mem_limit = "lots".into()),
+                "memory limit",
+            ),
             (Box::new(|o| o.namespace = "Bad_NS".into()), "namespace"),
             (Box::new(|o| o.plugins.clear()), "--plugins"),
             (

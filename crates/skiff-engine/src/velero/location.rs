@@ -24,7 +24,11 @@ fn checksum_name(c: Checksum) -> Option<&'static str> {
 /// assumes), `s3Url`, `s3ForcePathStyle`, `insecureSkipTLSVerify`, `profile`,
 /// `checksumAlgorithm`, the CA bundle, and the `cloud` Secret (the credentials file as is, or a
 /// `[default]` profile written from static keys). Values already in `options` win.
-pub fn apply_location(options: &mut InstallOptions, location: &Location, loc: &LocationOptions) -> Result<()> {
+pub fn apply_location(
+    options: &mut InstallOptions,
+    location: &Location,
+    loc: &LocationOptions,
+) -> Result<()> {
     let Location::S3 { bucket, prefix } = location else {
         return Err(VeleroError::InvalidOptions(format!(
             "{location} is a local folder; Velero needs an object store (s3://bucket/prefix or a BackupStorageLocation file)"
@@ -55,9 +59,14 @@ pub fn apply_location(options: &mut InstallOptions, location: &Location, loc: &L
     );
     put(
         "insecureSkipTLSVerify",
-        loc.insecure_skip_tls_verify.filter(|p| *p).map(|_| "true".to_owned()),
+        loc.insecure_skip_tls_verify
+            .filter(|p| *p)
+            .map(|_| "true".to_owned()),
     );
-    put("checksumAlgorithm", loc.checksum.and_then(checksum_name).map(str::to_owned));
+    put(
+        "checksumAlgorithm",
+        loc.checksum.and_then(checksum_name).map(str::to_owned),
+    );
     if options.ca_cert.is_none() {
         options.ca_cert.clone_from(&loc.ca_bundle);
     }
@@ -86,7 +95,7 @@ pub fn apply_location(options: &mut InstallOptions, location: &Location, loc: &L
     Ok(())
 }
 
-/// Fill what `options` does not set yet from a Velero BackupStorageLocation: bucket, prefix, the
+/// Fill what `options` does not set yet from a Velero `BackupStorageLocation`: bucket, prefix, the
 /// whole `spec.config` (including keys skiff itself does not use, such as SSE settings) and the
 /// CA. The BSL's own credential reference is not copied: the install uses `cloud-credentials`.
 pub fn apply_bsl(options: &mut InstallOptions, bsl: &BackupStorageLocation) {
@@ -115,7 +124,8 @@ mod tests {
     #[test]
     fn from_s3_location() {
         let mut o = InstallOptions::default();
-        o.backup_location_config.insert("region".into(), "from-flag".into());
+        o.backup_location_config
+            .insert("region".into(), "from-flag".into());
         let loc = Location::parse("s3://skiff/cluster-a").unwrap();
         let lo = LocationOptions {
             endpoint: Some("http://minio.minio.svc:9000".into()),
@@ -139,8 +149,12 @@ mod tests {
             o.secret.as_ref().unwrap().expose(),
             b"[default]\naws_access_key_id=AK\naws_secret_access_key=SK\n"
         );
-        let e = apply_location(&mut InstallOptions::default(), &Location::parse("./dir").unwrap(), &lo)
-            .unwrap_err();
+        let e = apply_location(
+            &mut InstallOptions::default(),
+            &Location::parse("./dir").unwrap(),
+            &lo,
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("local folder"), "{e}");
     }
 

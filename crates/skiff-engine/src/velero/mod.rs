@@ -9,7 +9,7 @@
 //! * [`cluster`]: carry an install out through `skiff_kube::Cluster` (create, or server-side
 //!   apply), wait for CRDs and the Deployment, uninstall in reverse order, report status.
 //! * [`crs`]: the Backup CR Velero's sync controller would create from a `velero-backup.json`,
-//!   and a Restore CR for a skiff restore; created in the cluster when a BackupStorageLocation
+//!   and a Restore CR for a skiff restore; created in the cluster when a `BackupStorageLocation`
 //!   points at the same bucket and prefix (otherwise a warning, never an error).
 //!
 //! Invariants: building is pure and deterministic; the cluster functions run only what the

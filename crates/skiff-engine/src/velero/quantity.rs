@@ -42,9 +42,7 @@ impl Quantity {
         if digits.len() > 30 {
             return Err(format!("{s:?} is too large"));
         }
-        let mantissa: i128 = digits
-            .parse()
-            .map_err(|_| format!("{s:?} is not a quantity"))?;
+        let mantissa: i128 = digits.parse().map_err(|_| format!("{s:?} is not a quantity"))?;
         let frac = u32::try_from(frac_part.len()).unwrap_or(u32::MAX);
         // value = mantissa * 10^-frac * multiplier; in nanos: mantissa * multiplier * 10^(9-frac).
         let (format, num_mul, den_mul): (QuantityFormat, i128, i128) = match suffix {

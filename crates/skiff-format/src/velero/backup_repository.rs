@@ -1,10 +1,10 @@
-//! `velero.io/v1` BackupRepository.
+//! `velero.io/v1` `BackupRepository`.
 #![allow(missing_docs)]
 
 use super::prelude::*;
 
 velero_struct! {
-    /// `velero.io/v1` BackupRepository: one Kopia (or Restic) repository per volume namespace and
+    /// `velero.io/v1` `BackupRepository`: one Kopia (or Restic) repository per volume namespace and
     /// storage location.
     pub struct BackupRepository {
         #[serde(skip_serializing_if = "String::is_empty", deserialize_with = "nd")]

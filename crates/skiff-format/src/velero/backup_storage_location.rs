@@ -1,15 +1,15 @@
-//! `velero.io/v1` BackupStorageLocation.
+//! `velero.io/v1` `BackupStorageLocation`.
 #![allow(missing_docs)]
 
 use super::prelude::*;
 
 /// `spec.accessMode` / `status.accessMode` values.
 pub const ACCESS_MODES: &[&str] = &["ReadOnly", "ReadWrite"];
-/// Location phases (`status.phase`), also of a VolumeSnapshotLocation.
+/// Location phases (`status.phase`), also of a `VolumeSnapshotLocation`.
 pub const LOCATION_PHASES: &[&str] = &["Available", "Unavailable"];
 
 velero_struct! {
-    /// `velero.io/v1` BackupStorageLocation (short name `bsl`).
+    /// `velero.io/v1` `BackupStorageLocation` (short name `bsl`).
     pub struct BackupStorageLocation {
         #[serde(skip_serializing_if = "String::is_empty", deserialize_with = "nd")]
         pub kind: String = "kind",

@@ -1,11 +1,11 @@
-//! `velero.io/v2alpha1` DataDownload.
+//! `velero.io/v2alpha1` `DataDownload`.
 #![allow(missing_docs)]
 
 use super::pod_volume_backup::DataMoveOperationProgress;
 use super::prelude::*;
 
 velero_struct! {
-    /// `velero.io/v2alpha1` DataDownload: a data-mover restore of a volume.
+    /// `velero.io/v2alpha1` `DataDownload`: a data-mover restore of a volume.
     pub struct DataDownload {
         #[serde(skip_serializing_if = "String::is_empty", deserialize_with = "nd")]
         pub kind: String = "kind",

@@ -1,11 +1,11 @@
-//! `velero.io/v2alpha1` DataUpload.
+//! `velero.io/v2alpha1` `DataUpload`.
 #![allow(missing_docs)]
 
 use super::pod_volume_backup::DataMoveOperationProgress;
 use super::prelude::*;
 
 velero_struct! {
-    /// `velero.io/v2alpha1` DataUpload: a data-mover upload of a volume snapshot.
+    /// `velero.io/v2alpha1` `DataUpload`: a data-mover upload of a volume snapshot.
     pub struct DataUpload {
         #[serde(skip_serializing_if = "String::is_empty", deserialize_with = "nd")]
         pub kind: String = "kind",

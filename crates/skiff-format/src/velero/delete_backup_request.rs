@@ -1,10 +1,10 @@
-//! `velero.io/v1` DeleteBackupRequest.
+//! `velero.io/v1` `DeleteBackupRequest`.
 #![allow(missing_docs)]
 
 use super::prelude::*;
 
 velero_struct! {
-    /// `velero.io/v1` DeleteBackupRequest: asks Velero to delete a backup and its data.
+    /// `velero.io/v1` `DeleteBackupRequest`: asks Velero to delete a backup and its data.
     pub struct DeleteBackupRequest {
         #[serde(skip_serializing_if = "String::is_empty", deserialize_with = "nd")]
         pub kind: String = "kind",

@@ -1,9 +1,9 @@
-//! `velero.io/v1` DownloadRequest.
+//! `velero.io/v1` `DownloadRequest`.
 #![allow(missing_docs)]
 
 use super::prelude::*;
 
-/// `spec.target.kind` values: the bucket objects a DownloadRequest can point at.
+/// `spec.target.kind` values: the bucket objects a `DownloadRequest` can point at.
 pub const DOWNLOAD_TARGET_KINDS: &[&str] = &[
     "BackupLog",
     "BackupContents",
@@ -22,7 +22,7 @@ pub const DOWNLOAD_TARGET_KINDS: &[&str] = &[
 ];
 
 velero_struct! {
-    /// `velero.io/v1` DownloadRequest: asks Velero for a pre-signed URL of a bucket object.
+    /// `velero.io/v1` `DownloadRequest`: asks Velero for a pre-signed URL of a bucket object.
     pub struct DownloadRequest {
         #[serde(skip_serializing_if = "String::is_empty", deserialize_with = "nd")]
         pub kind: String = "kind",

@@ -1,5 +1,5 @@
 //! Typed models of Velero v1.18's API objects — the 13 custom resources of `velero.io/v1` and
-//! `velero.io/v2alpha1` — and the CustomResourceDefinitions skiff generates from them.
+//! `velero.io/v2alpha1` — and the `CustomResourceDefinitions` skiff generates from them.
 //!
 //! * One module per kind ([`backup`], [`restore`], [`backup_storage_location`], …) and the
 //!   Kubernetes types they embed ([`meta`]). Models are lenient like the rest of [`crate::docs`]:
@@ -163,7 +163,7 @@ pub fn kind_named(name_or_kind: &str) -> Option<KindSchema> {
         .find(|k| k.info.name() == name_or_kind || k.info.kind == name_or_kind)
 }
 
-/// The 13 CustomResourceDefinitions, in install order, labelled `component: velero`.
+/// The 13 `CustomResourceDefinitions`, in install order, labelled `component: velero`.
 pub fn all_crds() -> Vec<Value> {
     all_kinds()
         .iter()

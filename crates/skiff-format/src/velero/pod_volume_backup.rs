@@ -1,10 +1,10 @@
-//! `velero.io/v1` PodVolumeBackup (also the elements of `<b>-podvolumebackups.json.gz`).
+//! `velero.io/v1` `PodVolumeBackup` (also the elements of `<b>-podvolumebackups.json.gz`).
 #![allow(missing_docs)]
 
 use super::prelude::*;
 
 velero_struct! {
-    /// `velero.io/v1` PodVolumeBackup: a file-system backup of one pod volume.
+    /// `velero.io/v1` `PodVolumeBackup`: a file-system backup of one pod volume.
     pub struct PodVolumeBackup {
         #[serde(skip_serializing_if = "String::is_empty", deserialize_with = "nd")]
         pub kind: String = "kind",

@@ -1,11 +1,11 @@
-//! `velero.io/v1` PodVolumeRestore.
+//! `velero.io/v1` `PodVolumeRestore`.
 #![allow(missing_docs)]
 
 use super::pod_volume_backup::DataMoveOperationProgress;
 use super::prelude::*;
 
 velero_struct! {
-    /// `velero.io/v1` PodVolumeRestore: a file-system restore of one pod volume.
+    /// `velero.io/v1` `PodVolumeRestore`: a file-system restore of one pod volume.
     pub struct PodVolumeRestore {
         #[serde(skip_serializing_if = "String::is_empty", deserialize_with = "nd")]
         pub kind: String = "kind",

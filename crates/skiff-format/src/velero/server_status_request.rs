@@ -1,10 +1,10 @@
-//! `velero.io/v1` ServerStatusRequest.
+//! `velero.io/v1` `ServerStatusRequest`.
 #![allow(missing_docs)]
 
 use super::prelude::*;
 
 velero_struct! {
-    /// `velero.io/v1` ServerStatusRequest (short name `ssr`): asks the server for its version and
+    /// `velero.io/v1` `ServerStatusRequest` (short name `ssr`): asks the server for its version and
     /// plugins.
     pub struct ServerStatusRequest {
         #[serde(skip_serializing_if = "String::is_empty", deserialize_with = "nd")]

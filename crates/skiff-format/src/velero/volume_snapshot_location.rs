@@ -1,11 +1,11 @@
-//! `velero.io/v1` VolumeSnapshotLocation.
+//! `velero.io/v1` `VolumeSnapshotLocation`.
 #![allow(missing_docs)]
 
 use super::backup_storage_location::LOCATION_PHASES;
 use super::prelude::*;
 
 velero_struct! {
-    /// `velero.io/v1` VolumeSnapshotLocation (short name `vsl`).
+    /// `velero.io/v1` `VolumeSnapshotLocation` (short name `vsl`).
     pub struct VolumeSnapshotLocation {
         #[serde(skip_serializing_if = "String::is_empty", deserialize_with = "nd")]
         pub kind: String = "kind",
