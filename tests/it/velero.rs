@@ -58,6 +58,11 @@ struct Run {
 
 /// Run `skiff` with the bed's kubeconfig (or a kubeconfig that does not exist).
 fn skiff(bed: Option<&TestBed>, args: &[&str]) -> Result<Run> {
+    skiff_env(bed, args, &[])
+}
+
+/// [`skiff`] with extra environment variables.
+fn skiff_env(bed: Option<&TestBed>, args: &[&str], env: &[(&str, &str)]) -> Result<Run> {
     let kubeconfig = bed.map_or_else(
         || PathBuf::from("/nonexistent/kubeconfig"),
         |b| b.kubeconfig_path().to_owned(),
@@ -74,6 +79,7 @@ fn skiff(bed: Option<&TestBed>, args: &[&str]) -> Result<Run> {
         .env_remove("AWS_ACCESS_KEY_ID")
         .env_remove("AWS_SECRET_ACCESS_KEY")
         .env_remove("AWS_SESSION_TOKEN")
+        .envs(env.iter().copied())
         .output()
         .context("run skiff")?;
     let run = Run {
@@ -444,6 +450,44 @@ async fn install_dry_run_apply_wait_status_uninstall() -> Result<()> {
         "{st}"
     );
 
+    // What a running Velero reports shows in status.
+    let synced = json!({"status": {"phase": "Available", "lastSyncedTime": "2026-05-20T10:00:00Z"}});
+    cluster
+        .merge_patch(
+            &res("BackupStorageLocation"),
+            Some("velero"),
+            "default",
+            &synced,
+            false,
+        )
+        .await?;
+    let st = skiff(Some(&bed), &["velero", "status", "-o", "json"])?.expect(0, "status")?;
+    let st: Value = serde_json::from_str(&st.stdout)?;
+    let bsl = &st["backupStorageLocations"][0];
+    ensure!(
+        bsl["phase"] == "Available" && bsl["lastSyncedTime"] == "2026-05-20T10:00:00Z",
+        "{st}"
+    );
+    let table = skiff(Some(&bed), &["velero", "status"])?.expect(0, "status table")?;
+    ensure!(
+        table.stdout.contains("13/13 established") && table.stdout.contains("skiff-backups/cluster-a"),
+        "{}",
+        table.stdout
+    );
+
+    // A Restore carrying the finalizer with which a running Velero deletes `restores/<name>/` from
+    // the bucket: uninstall removes the finalizer (the namespace could not go otherwise, and no
+    // Velero may act on the deletion).
+    let fin = json!({
+        "apiVersion": "velero.io/v1", "kind": "Restore",
+        "metadata": {"name": "r-old", "namespace": "velero",
+                     "finalizers": ["restores.velero.io/external-resources-finalizer"]},
+        "spec": {"backupName": "b"}, "status": {"phase": "Completed"},
+    });
+    cluster
+        .create(&res("Restore"), Some("velero"), &fin, false)
+        .await?;
+
     // A second install into a namespace that exists without Velero's label: uninstall keeps it.
     cluster
         .create(
@@ -495,12 +539,18 @@ async fn install_dry_run_apply_wait_status_uninstall() -> Result<()> {
     );
 
     // Uninstall without --crds: the install's objects go in reverse order, the CRDs stay.
+    let un = skiff(Some(&bed), &["velero", "uninstall", "--wait"])?.expect(2, "uninstall without --force")?;
+    ensure!(un.stderr.contains("--force"), "{}", un.stderr);
     let un = skiff(
         Some(&bed),
         &["velero", "uninstall", "--force", "--wait", "-o", "json"],
     )?
     .expect(0, "uninstall")?;
     let un: Value = serde_json::from_str(&un.stdout)?;
+    ensure!(
+        un["finalizersRemoved"] == json!([{"kind": "Restore", "namespace": "velero", "name": "r-old"}]),
+        "{un}"
+    );
     let deleted: Vec<String> = un["deleted"]
         .as_array()
         .unwrap()
@@ -909,6 +959,205 @@ async fn backup_and_restore_crs_for_a_velero_in_the_cluster() -> Result<()> {
     ensure!(
         decoded == s3.credentials_file_contents(),
         "the Secret holds other credentials"
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+
+fn dry_list(args: &[&str], env: &[(&str, &str)]) -> Result<Vec<Value>> {
+    let mut full = vec!["velero", "install", "--dry-run", "-o", "json"];
+    full.extend_from_slice(args);
+    let r = skiff_env(None, &full, env)?.expect(0, &format!("{full:?}"))?;
+    let list: Value = serde_json::from_str(&r.stdout)?;
+    Ok(list["items"].as_array().context("items")?.clone())
+}
+
+fn find<'a>(items: &'a [Value], kind: &str) -> Result<&'a Value> {
+    items
+        .iter()
+        .find(|o| o["kind"] == kind)
+        .with_context(|| format!("no {kind}"))
+}
+
+fn secret_text(items: &[Value]) -> Result<String> {
+    let cloud = find(items, "Secret")?["data"]["cloud"]
+        .as_str()
+        .context("data.cloud")?;
+    Ok(String::from_utf8(
+        base64::engine::general_purpose::STANDARD.decode(cloud)?,
+    )?)
+}
+
+/// `--from-location` needs no retyping: bucket, prefix, BSL config, CA and credentials come from
+/// an `s3://` location with skiff's location flags, or from a BSL file. No cluster is needed for
+/// a dry run.
+#[test]
+fn from_location_fills_the_install() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let creds = tmp.path().join("cloud");
+    std::fs::write(
+        &creds,
+        "[backup]\naws_access_key_id=AK1\naws_secret_access_key=SK1\n",
+    )?;
+    let creds = creds.to_str().unwrap();
+    let ca = tmp.path().join("ca.pem");
+    std::fs::write(
+        &ca,
+        "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+    )?;
+    let ca = ca.to_str().unwrap();
+    let ca_b64 = base64::engine::general_purpose::STANDARD.encode(std::fs::read(ca)?);
+
+    // s3:// plus location flags.
+    let items = dry_list(
+        &[
+            "--from-location",
+            "s3://skiff/cluster-a",
+            "--s3-endpoint",
+            "https://minio.local:9000",
+            "--credentials-file",
+            creds,
+            "--profile",
+            "backup",
+            "--cacert",
+            ca,
+            "--use-volume-snapshots=false",
+        ],
+        &[],
+    )?;
+    let bsl = find(&items, "BackupStorageLocation")?;
+    ensure!(
+        bsl["spec"]["objectStorage"] == json!({"bucket": "skiff", "prefix": "cluster-a", "caCert": ca_b64}),
+        "{bsl}"
+    );
+    ensure!(
+        bsl["spec"]["config"]
+            == json!({"profile": "backup", "region": "us-east-1", "s3ForcePathStyle": "true", "s3Url": "https://minio.local:9000"}),
+        "{bsl}"
+    );
+    ensure!(secret_text(&items)? == std::fs::read_to_string(creds)?);
+
+    // Explicit Velero flags win over the location.
+    let items = dry_list(
+        &[
+            "--from-location",
+            "s3://skiff/cluster-a",
+            "--s3-endpoint",
+            "http://minio:9000",
+            "--credentials-file",
+            creds,
+            "--bucket",
+            "other",
+            "--backup-location-config",
+            "region=eu-west-1",
+            "--use-volume-snapshots=false",
+        ],
+        &[],
+    )?;
+    let bsl = find(&items, "BackupStorageLocation")?;
+    ensure!(
+        bsl["spec"]["objectStorage"]["bucket"] == "other" && bsl["spec"]["config"]["region"] == "eu-west-1",
+        "{bsl}"
+    );
+
+    // Keys from the environment become a `[default]` credentials file.
+    let items = dry_list(
+        &["--from-location", "s3://skiff", "--use-volume-snapshots=false"],
+        &[("AWS_ACCESS_KEY_ID", "AKENV"), ("AWS_SECRET_ACCESS_KEY", "SKENV")],
+    )?;
+    ensure!(secret_text(&items)? == "[default]\naws_access_key_id=AKENV\naws_secret_access_key=SKENV\n");
+    ensure!(
+        find(&items, "BackupStorageLocation")?["spec"]
+            .get("config")
+            .is_none()
+    );
+
+    // A BSL file: its whole config (even keys skiff does not use) and its CA.
+    let bsl_file = tmp.path().join("bsl.yaml");
+    std::fs::write(
+        &bsl_file,
+        format!(
+            "apiVersion: velero.io/v1\nkind: BackupStorageLocation\nmetadata:\n  name: default\nspec:\n  provider: aws\n  objectStorage:\n    bucket: velero-backups\n    prefix: /team-a/\n    caCert: {ca_b64}\n  config:\n    region: minio\n    s3Url: http://minio.velero.svc:9000\n    s3ForcePathStyle: \"true\"\n    serverSideEncryption: AES256\n"
+        ),
+    )?;
+    let items = dry_list(
+        &[
+            "--from-location",
+            bsl_file.to_str().unwrap(),
+            "--credentials-file",
+            creds,
+            "--use-volume-snapshots=false",
+        ],
+        &[],
+    )?;
+    let bsl = find(&items, "BackupStorageLocation")?;
+    ensure!(
+        bsl["spec"]
+            == json!({
+                "provider": "aws", "default": true,
+                "objectStorage": {"bucket": "velero-backups", "prefix": "team-a", "caCert": ca_b64},
+                "config": {"region": "minio", "s3Url": "http://minio.velero.svc:9000", "s3ForcePathStyle": "true", "serverSideEncryption": "AES256"},
+            }),
+        "{bsl}"
+    );
+
+    // Location flags without --from-location, and --credentials-file with --no-secret: exit 2.
+    let r = skiff(
+        None,
+        &[
+            "velero",
+            "install",
+            "--bucket",
+            "b",
+            "--no-secret",
+            "--s3-endpoint",
+            "http://x",
+            "--dry-run",
+        ],
+    )?
+    .expect(2, "--s3-endpoint alone")?;
+    ensure!(r.stderr.contains("--from-location"), "{}", r.stderr);
+    skiff(
+        None,
+        &[
+            "velero",
+            "install",
+            "--from-location",
+            "s3://b",
+            "--credentials-file",
+            creds,
+            "--no-secret",
+            "--dry-run",
+        ],
+    )?
+    .expect(2, "--credentials-file with --no-secret")?;
+    // --crds-only needs no bucket or credentials.
+    let r = skiff(
+        None,
+        &["velero", "install", "--crds-only", "--dry-run", "-o", "json"],
+    )?
+    .expect(0, "--crds-only")?;
+    let list: Value = serde_json::from_str(&r.stdout)?;
+    ensure!(list["items"].as_array().map(Vec::len) == Some(13));
+    // images: what to mirror.
+    let r = skiff(
+        None,
+        &[
+            "velero",
+            "images",
+            "--image",
+            "registry.local/velero/velero:v1.18.1",
+            "--plugins",
+            "registry.local/velero/velero-plugin-for-aws:v1.14.0",
+        ],
+    )?
+    .expect(0, "images")?;
+    ensure!(
+        r.stdout
+            == "registry.local/velero/velero:v1.18.1\nregistry.local/velero/velero-plugin-for-aws:v1.14.0\n",
+        "{}",
+        r.stdout
     );
     Ok(())
 }

@@ -233,6 +233,7 @@ async fn put_crd(cluster: &Cluster, crd: &Value, apply: bool) -> Result<(Action,
 
 /// What an install did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct InstallReport {
     /// Objects in the order they were sent.
     pub steps: Vec<InstallStep>,
@@ -416,6 +417,7 @@ pub struct UninstallOptions {
 
 /// What uninstall did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct UninstallReport {
     /// Deleted, in order.
     pub deleted: Vec<ObjectRef>,
