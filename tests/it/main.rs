@@ -7,3 +7,4 @@ mod exit_codes;
 mod images;
 mod restore;
 mod terminal;
+mod velero;

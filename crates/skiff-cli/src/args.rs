@@ -68,6 +68,8 @@ pub enum Command {
     Completions(completions::CompletionsArgs),
     /// Print the man page skiff(1), or write one page per command with --out-dir.
     Man(completions::ManArgs),
+    /// Install, remove or check Velero itself (for a team that keeps using Velero on the same bucket).
+    Velero(crate::commands::velero::VeleroArgs),
 }
 
 /// Where backups live.

@@ -149,7 +149,19 @@ fn sidecars_parse() {
         } else if name.ends_with("-volumeinfo.json.gz") {
             let _: Vec<VolumeInfo> = docs::decode_sidecar(&read(), &name).unwrap();
         } else if name.ends_with("-logs.gz") {
-            let text = gojson::gunzip(&read(), 1 << 30).unwrap();
+            let mut text = gojson::gunzip(&read(), 1 << 30).unwrap();
+            if text.starts_with(&[0x1f, 0x8b]) {
+                // Some restore folders in the shared tree (rx, r-v1.x-*) were written there by an
+                // early skiff whose logs were gzipped twice; they are not Velero-made. Accept them
+                // only when they say so, and do not count them as Velero sidecars.
+                text = gojson::gunzip(&text, 1 << 30).unwrap();
+                let text = String::from_utf8(text).unwrap();
+                assert!(
+                    text.contains("logSource=skiff"),
+                    "{name}: log gzipped twice and not written by skiff"
+                );
+                continue;
+            }
             let text = String::from_utf8(text).unwrap();
             assert!(text.lines().next().unwrap().starts_with("time=\""), "{name}");
         } else {

@@ -14,6 +14,7 @@ pub mod completions;
 pub mod inspect;
 pub mod restore;
 pub mod validate;
+pub mod velero;
 
 /// Run a parsed command line; returns the exit code.
 pub async fn run(cli: Cli) -> Result<u8, CliError> {
@@ -31,6 +32,7 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Validate(a) => validate::run(a, &progress).await,
         Command::Completions(a) => completions::completions(&a),
         Command::Man(a) => completions::man(&a),
+        Command::Velero(a) => velero::run(a).await,
     };
     progress.clear();
     out
