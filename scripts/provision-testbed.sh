@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Provision the skiff test bed on a Debian bookworm machine:
 #   * Debian packages: etcd-server, openssl (bed certificates), kubectl client, skopeo and
-#     docker-registry (the CNCF distribution registry; image mirroring tests), and for the build
+#     docker-registry (the CNCF distribution registry; image mirroring tests), bsdutils (`script`,
+#     for the terminal transcript tests), and for the build
 #     golang-go, rsync, dpkg-dev (apt-get source)
 #   * kube-apiserver + kube-controller-manager v1.20.2 built from Debian's `kubernetes`
 #     source package, with the vendored modern-go/reflect2 swapped for Debian's 1.0.2
@@ -25,6 +26,8 @@ command -v openssl >/dev/null 2>&1 || need_pkgs+=(openssl)
 command -v gzip >/dev/null 2>&1 || need_pkgs+=(gzip)
 command -v skopeo >/dev/null 2>&1 || need_pkgs+=(skopeo)
 command -v docker-registry >/dev/null 2>&1 || need_pkgs+=(docker-registry)
+# util-linux `script`: the terminal transcript tests run skiff under a pseudo-terminal.
+command -v script >/dev/null 2>&1 || need_pkgs+=(bsdutils)
 if [ ! -x "$BIN/kube-apiserver" ] || [ ! -x "$BIN/kube-controller-manager" ]; then
   command -v go >/dev/null 2>&1 || need_pkgs+=(golang-go)
   command -v rsync >/dev/null 2>&1 || need_pkgs+=(rsync)

@@ -7,7 +7,7 @@ use anyhow::{Context, Result, bail, ensure};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use skiff_engine::Scope;
-use skiff_engine::backup::{BackupOptions, BackupReport, run_backup};
+use skiff_engine::backup::{BackupOptions, BackupPhase, BackupReport, run_backup};
 use skiff_engine::labels::LabelSelector;
 use skiff_engine::offline::{self, BackupSource, ListedItem};
 use skiff_engine::{CancellationToken, NoProgress};
@@ -193,7 +193,7 @@ async fn check_full_backup(
         "expiration {expiration} != start {start} + ttl {ttl:?}"
     );
     ensure!(
-        report.phase == "Completed" && report.errors.is_empty(),
+        report.phase == BackupPhase::Completed && report.errors.is_empty(),
         "report: {:?} {:?}",
         report.phase,
         report.errors
@@ -720,7 +720,7 @@ async fn filters_select_what_velero_selects() -> Result<()> {
         let bname = format!("f{i}-{name}");
         let report = backup(&cluster, &store, &bname, filters).await?;
         ensure!(
-            report.phase == "Completed",
+            report.phase == BackupPhase::Completed,
             "{bname}: {:?} {:?}",
             report.phase,
             report.errors
@@ -765,9 +765,7 @@ async fn assert_invisible(store: &Arc<dyn BackupStore>, name: &str) -> Result<()
     Ok(())
 }
 
-fn skiff_bin() -> Result<std::path::PathBuf> {
-    crate::cli::skiff_bin()
-}
+use crate::common::skiff_bin;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn interrupted_backups_never_become_visible() -> Result<()> {
@@ -803,7 +801,7 @@ async fn interrupted_backups_never_become_visible() -> Result<()> {
         timer.abort();
         match outcome {
             Ok(r) => {
-                ensure!(r.phase == "Completed");
+                ensure!(r.phase == BackupPhase::Completed);
                 assert_valid(&store, &name).await?;
                 continue;
             }
@@ -820,7 +818,7 @@ async fn interrupted_backups_never_become_visible() -> Result<()> {
         );
         // A rerun under the same name succeeds.
         let report = backup(&cluster, &store, &name, Scope::default()).await?;
-        ensure!(report.phase == "Completed");
+        ensure!(report.phase == BackupPhase::Completed);
         assert_valid(&store, &name).await?;
     }
     ensure!(
@@ -930,7 +928,7 @@ async fn backup_survives_api_and_s3_faults() -> Result<()> {
         "no faults injected: {stats:?}"
     );
     ensure!(
-        report.phase == "Completed" && report.errors.is_empty(),
+        report.phase == BackupPhase::Completed && report.errors.is_empty(),
         "api-faults: {} {:?}",
         report.phase,
         report.errors
@@ -985,7 +983,11 @@ async fn backup_survives_api_and_s3_faults() -> Result<()> {
         "no S3 faults injected: {:?}",
         s3proxy.stats()
     );
-    ensure!(report.phase == "Completed", "s3-faults: {}", report.phase);
+    ensure!(
+        report.phase == BackupPhase::Completed,
+        "s3-faults: {}",
+        report.phase
+    );
     // Read back directly (no proxy).
     let direct = s3_store(&s3.endpoint(), &s3, &bucket, "faulty").await?;
     assert_valid(&direct, "s3-faults").await?;

@@ -6,6 +6,7 @@
 //! --workspace` builds it, `cargo test -p skiff-tests` alone does not: run
 //! `cargo build -p skiff-cli` first.
 
+use crate::common::skiff_bin;
 use anyhow::{Context, Result, ensure};
 use flate2::Compression;
 use flate2::write::GzEncoder;
@@ -20,27 +21,6 @@ const EXIT_OK: i32 = 0;
 const EXIT_INVALID_BACKUP: i32 = 4;
 const EXIT_STORAGE: i32 = 10;
 const EXIT_NOT_FOUND: i32 = 11;
-
-/// The `skiff` binary: `SKIFF_BIN` when set (a shared target dir holds one `skiff` for every
-/// checkout that builds into it), else the one in the same target dir as this test executable.
-pub fn skiff_bin() -> Result<PathBuf> {
-    if let Some(bin) = std::env::var_os("SKIFF_BIN") {
-        return Ok(PathBuf::from(bin));
-    }
-    let exe = std::env::current_exe()?;
-    // <target>/debug/deps/it-<hash> → <target>/debug/skiff
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .context("test executable has no grandparent dir")?;
-    let bin = dir.join(format!("skiff{}", std::env::consts::EXE_SUFFIX));
-    ensure!(
-        bin.is_file(),
-        "{} not found: run `cargo build -p skiff-cli` first (with the same CARGO_TARGET_DIR)",
-        bin.display()
-    );
-    Ok(bin)
-}
 
 struct Run {
     code: i32,
@@ -81,18 +61,20 @@ impl Run {
     }
 }
 
-/// `../shared` (or `SKIFF_SHARED_DIR`), if present.
-fn shared_dir() -> Option<PathBuf> {
+/// `../shared` (or `SKIFF_SHARED_DIR`). The tests that need it are `#[ignore]`d, so a run
+/// without it lists them as ignored; `scripts/test` runs them (`--ignored`) whenever the folder
+/// is there, and a test run that way fails when the folder is missing.
+fn shared_dir() -> Result<PathBuf> {
     let dir = std::env::var_os("SKIFF_SHARED_DIR").map_or_else(
         || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared")),
         PathBuf::from,
     );
-    dir.join("fixtures/velero-made").is_dir().then_some(dir)
-}
-
-#[allow(clippy::print_stderr)]
-fn skip(test: &str) {
-    eprintln!("SKIP {test}: ../shared/fixtures/velero-made not found (set SKIFF_SHARED_DIR)");
+    ensure!(
+        dir.join("fixtures/velero-made").is_dir(),
+        "{}/fixtures/velero-made not found (set SKIFF_SHARED_DIR)",
+        dir.display()
+    );
+    Ok(dir)
 }
 
 /// Every file (relative path) under `dir`, recursively.
@@ -130,11 +112,9 @@ fn copy_dir(from: &Path, to: &Path) -> Result<()> {
 }
 
 #[test]
+#[ignore = "needs ../shared/fixtures"]
 fn fixtures_inspect_validate_list() -> Result<()> {
-    let Some(shared) = shared_dir() else {
-        skip("fixtures_inspect_validate_list");
-        return Ok(());
-    };
+    let shared = shared_dir()?;
     let made = shared.join("fixtures/velero-made");
     for (version, expected) in [
         ("v1.3.2", [("b1", 21u64), ("b2", 21), ("bench", 1181)]),
@@ -523,11 +503,9 @@ fn bad_tarballs_validate_and_extract() -> Result<()> {
 }
 
 #[test]
+#[ignore = "needs ../shared/fixtures"]
 fn bad_documents_validate() -> Result<()> {
-    let Some(shared) = shared_dir() else {
-        skip("bad_documents_validate");
-        return Ok(());
-    };
+    let shared = shared_dir()?;
     let src = shared.join("fixtures/velero-made/v1.3.2/backups/b1");
     let tmp = tempfile::tempdir()?;
 

@@ -2,5 +2,9 @@
 
 mod backup;
 mod cli;
+mod common;
+mod exit_codes;
 mod images;
 mod restore;
+mod terminal;
+mod velero;

@@ -12,10 +12,9 @@ use anyhow::{Context, Result, anyhow, bail, ensure};
 use serde_json::{Value, json};
 use skiff_engine::offline::BackupSource;
 use skiff_engine::restore::{
-    self, BackupItem, ExistingResourcePolicy, PlanError, ResourceModifiers, RestoreOptions, RestorePlan,
-    SkipReason, TargetFacts,
+    self, BackupItem, ExecObserver, ExecOptions, ExistingResourcePolicy, Outcome, PlanError,
+    ResourceModifiers, RestoreOptions, RestorePhase, RestorePlan, RestoreReport, SkipReason, TargetFacts,
 };
-use skiff_engine::restore_run::{self, ExecOptions, Outcome, RestoreReport};
 use skiff_engine::{CancellationToken, NoProgress};
 use skiff_kube::{ApiResourceInfo, ApiSurface, Cluster, LimiterConfig};
 use skiff_store::{BackupStore, Credentials, Location, LocationOptions};
@@ -102,7 +101,7 @@ async fn backup(
         store: store.clone(),
         name: name.into(),
     };
-    Ok(restore_run::load_items(&src, &NoProgress).await?)
+    Ok(restore::load_items(&src, &NoProgress).await?)
 }
 
 struct Target {
@@ -113,12 +112,135 @@ struct Target {
 
 async fn target(cluster: Cluster) -> Result<Target> {
     let surface = cluster.discover(false).await?;
-    let facts = restore_run::target_facts(&cluster, &surface).await;
+    let facts = restore::target_facts(&cluster, &surface).await;
     Ok(Target {
         cluster,
         surface,
         facts,
     })
+}
+
+fn exec_options() -> ExecOptions {
+    ExecOptions {
+        wait_timeout: Duration::from_secs(60),
+        ..ExecOptions::default()
+    }
+}
+
+/// What the executor did, in the order it did it: `(started, id)`.
+#[derive(Default)]
+struct Recorder(std::sync::Mutex<Vec<(bool, usize)>>);
+
+impl ExecObserver for Recorder {
+    fn started(&self, id: usize) {
+        self.0.lock().expect("recorder").push((true, id));
+    }
+    fn finished(&self, id: usize, _: Outcome) {
+        self.0.lock().expect("recorder").push((false, id));
+    }
+}
+
+/// Edges of each kind that an executed order was checked against.
+#[derive(Debug, Default)]
+struct EdgesChecked {
+    /// Item → item edges (`after`).
+    items: usize,
+    /// Of those, edges to a CRD.
+    crds: usize,
+    /// Item → every item of a barrier wave (`after_waves`).
+    barriers: usize,
+}
+
+/// Checks the executor's order against the edges of a plan as `skiff restore --dry-run -o json`
+/// prints it (read from the JSON alone): every item started once, and only after every item of
+/// its `after` and of its wave's `after_waves` had finished.
+fn check_order(printed: &Value, events: &[(bool, usize)]) -> Result<EdgesChecked> {
+    let waves = printed["waves"]
+        .as_array()
+        .ok_or_else(|| anyhow!("no waves in the printed plan"))?;
+    let ids = |v: &Value| -> Vec<usize> {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_u64)
+            .map(|n| usize::try_from(n).expect("small id"))
+            .collect()
+    };
+    let mut wave_items: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    let mut source: BTreeMap<usize, String> = BTreeMap::new();
+    for w in waves {
+        let index = usize::try_from(w["index"].as_u64().unwrap_or(u64::MAX))?;
+        for it in w["items"].as_array().into_iter().flatten() {
+            let id = usize::try_from(it["id"].as_u64().ok_or_else(|| anyhow!("item without id"))?)?;
+            wave_items.entry(index).or_default().push(id);
+            let k = &it["source"];
+            source.insert(
+                id,
+                format!(
+                    "{}/{}",
+                    k["group_resource"].as_str().unwrap_or(""),
+                    k["name"].as_str().unwrap_or("")
+                ),
+            );
+        }
+    }
+    // Every item's start condition: (item it waits for, through a barrier?).
+    let mut waits: BTreeMap<usize, Vec<(usize, bool)>> = BTreeMap::new();
+    for w in waves {
+        let barrier: Vec<usize> = ids(&w["after_waves"])
+            .iter()
+            .flat_map(|b| wave_items.get(b).cloned().unwrap_or_default())
+            .collect();
+        for it in w["items"].as_array().into_iter().flatten() {
+            let id = usize::try_from(it["id"].as_u64().unwrap_or(u64::MAX))?;
+            let mut ws: Vec<(usize, bool)> = ids(&it["after"]).into_iter().map(|d| (d, false)).collect();
+            ws.extend(barrier.iter().map(|&d| (d, true)));
+            waits.insert(id, ws);
+        }
+    }
+    let mut checked = EdgesChecked::default();
+    let (mut started, mut finished) = (BTreeSet::new(), BTreeSet::new());
+    for &(start, id) in events {
+        let name = source.get(&id).cloned().unwrap_or_else(|| format!("#{id}"));
+        if !start {
+            ensure!(
+                started.contains(&id) && finished.insert(id),
+                "{name} finished twice or before it started"
+            );
+            continue;
+        }
+        ensure!(started.insert(id), "{name} started twice");
+        for &(d, barrier) in waits
+            .get(&id)
+            .ok_or_else(|| anyhow!("{name} is not in the plan"))?
+        {
+            ensure!(
+                finished.contains(&d),
+                "{name} started before {} finished (a {} edge of the printed plan)",
+                source.get(&d).cloned().unwrap_or_default(),
+                if barrier { "wave barrier" } else { "item" }
+            );
+            if barrier {
+                checked.barriers += 1;
+            } else {
+                checked.items += 1;
+                if source
+                    .get(&d)
+                    .is_some_and(|s| s.starts_with("customresourcedefinitions."))
+                {
+                    checked.crds += 1;
+                }
+            }
+        }
+    }
+    ensure!(
+        started.len() == source.len() && finished.len() == source.len(),
+        "{} of {} planned items started, {} finished",
+        started.len(),
+        source.len(),
+        finished.len()
+    );
+    Ok(checked)
 }
 
 fn opts(name: &str, backup: &str) -> RestoreOptions {
@@ -131,17 +253,14 @@ fn opts(name: &str, backup: &str) -> RestoreOptions {
 
 async fn run(t: &Target, items: &[BackupItem], o: &RestoreOptions) -> Result<(RestorePlan, RestoreReport)> {
     let plan = restore::plan(items, &t.surface, o, &t.facts)?;
-    let report = restore_run::execute(
+    let report = restore::execute(
         &t.cluster,
         &plan,
-        &ExecOptions {
-            wait_timeout: Duration::from_secs(60),
-            ..ExecOptions::default()
-        },
+        &exec_options(),
         &NoProgress,
         &CancellationToken::new(),
     )
-    .await?;
+    .await;
     Ok((plan, report))
 }
 
@@ -157,7 +276,7 @@ fn no_failures(r: &RestoreReport) -> Result<()> {
         .map(|i| format!("{}: {:?}", i.item, i.message))
         .collect();
     ensure!(
-        bad.is_empty() && r.results.errors.is_empty() && r.phase == "Completed",
+        bad.is_empty() && r.results.errors.is_empty() && r.phase == RestorePhase::Completed,
         "restore {} {}: failures {bad:#?}, errors {:?}",
         r.name,
         r.phase,
@@ -337,21 +456,7 @@ fn ri(t: &restore::TargetRef) -> ApiResourceInfo {
     }
 }
 
-fn skiff_bin() -> Result<std::path::PathBuf> {
-    // target/<profile>/deps/it-<hash> → target/<profile>/skiff
-    let exe = std::env::current_exe()?;
-    let dir = exe
-        .parent()
-        .and_then(std::path::Path::parent)
-        .ok_or_else(|| anyhow!("no target dir"))?;
-    let bin = dir.join("skiff");
-    ensure!(
-        bin.exists(),
-        "{} missing: run `cargo build -p skiff-cli` first",
-        bin.display()
-    );
-    Ok(bin)
-}
+use crate::common::skiff_bin;
 
 // ---------------------------------------------------------------------------------------------
 // 1, 5, 7: seeded workload
@@ -364,7 +469,7 @@ async fn seeded_round_trip_rerun_and_storm() -> Result<()> {
     let s3 = S3Server::start()?;
     let src = cluster_of(&src_bed).await?;
     skiff_testkit::seed::seed(&src_bed.client().await?, skiff_testkit::workload::Size::S, 7).await?;
-    let (store, _) = open_bucket(&s3).await?;
+    let (store, url) = open_bucket(&s3).await?;
     let items = backup(&src, &store, "seeded", &["skiff-ns-*"]).await?;
     ensure!(items.len() > 500, "only {} items", items.len());
 
@@ -374,7 +479,66 @@ async fn seeded_round_trip_rerun_and_storm() -> Result<()> {
     o.mappings
         .namespaces
         .insert("skiff-ns-001".into(), "moved-001".into());
-    let (plan, report) = run(&t, &items, &o).await?;
+
+    // The plan `skiff restore --dry-run -o json` prints is the plan that runs, and the executor
+    // starts every item only after what that printed plan says it waits for.
+    let dir = tempfile::tempdir()?;
+    let creds = dir.path().join("creds");
+    std::fs::write(&creds, s3.credentials_file_contents())?;
+    let out = std::process::Command::new(skiff_bin()?)
+        .args(["restore", "rt", "--from-backup", "seeded", "--location", &url])
+        .arg("--credentials-file")
+        .arg(&creds)
+        .arg("--s3-endpoint")
+        .arg(s3.endpoint())
+        .args([
+            "--namespace-mappings",
+            "skiff-ns-001:moved-001",
+            "--dry-run",
+            "-o",
+            "json",
+        ])
+        .env("KUBECONFIG", tgt_bed.kubeconfig_path())
+        .output()?;
+    ensure!(
+        out.status.success(),
+        "dry run: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed: Value = serde_json::from_slice(&out.stdout)?;
+    let recorder = Arc::new(Recorder::default());
+    let source = BackupSource::Stored {
+        store: store.clone(),
+        name: "seeded".into(),
+    };
+    let done = restore::run(
+        &source,
+        &t.cluster,
+        Some(store.as_ref()),
+        &o,
+        &ExecOptions {
+            observer: Some(recorder.clone()),
+            ..exec_options()
+        },
+        &NoProgress,
+        &CancellationToken::new(),
+    )
+    .await?;
+    ensure!(
+        serde_json::to_value(&done.plan)? == printed["plan"],
+        "the plan that ran is not the printed plan"
+    );
+    let checked = check_order(&printed["plan"], &recorder.0.lock().expect("recorder"))?;
+    ensure!(
+        checked.items > 500 && checked.crds > 0 && checked.barriers > 0,
+        "the seeded plan exercises too few edges: {checked:?}"
+    );
+    ensure!(
+        done.documents_error.is_none(),
+        "documents: {:?}",
+        done.documents_error
+    );
+    let (plan, report) = (done.plan, done.report);
     no_failures(&report)?;
     ensure!(
         plan.items()
@@ -431,8 +595,7 @@ async fn seeded_round_trip_rerun_and_storm() -> Result<()> {
     );
     ensure!(compared > 500, "compared only {compared}");
 
-    // Documents under restores/rt/ decode.
-    restore_run::write_restore_documents(store.as_ref(), &report).await?;
+    // Documents under restores/rt/ (written by the run) decode.
     let results = store.get("restores/rt/restore-rt-results.gz").await?;
     let results: skiff_format::docs::Results = skiff_format::docs::decode_sidecar(&results, "results")?;
     ensure!(results.errors.is_empty(), "results errors {:?}", results.errors);
@@ -1149,7 +1312,7 @@ async fn crafted_cases() -> Result<()> {
         r.items
     );
     ensure!(
-        r.failures() == 1 && r.phase == "PartiallyFailed",
+        r.failures() == 1 && r.phase == RestorePhase::PartiallyFailed,
         "apply report {:?} {}",
         r.counts,
         r.phase

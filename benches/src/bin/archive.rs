@@ -20,43 +20,23 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
+use clap::Parser;
 use skiff_format::docs::ItemHead;
 use skiff_format::{ArchiveReader, ArchiveWriter, EntryKind, ItemRef, WriterOptions, gojson};
 use skiff_testkit::workload::{self, Size};
 
+/// Archive write and read throughput of skiff-format against GNU gzip/tar.
+#[derive(Debug, Parser)]
 struct Args {
+    /// Workload sizes in objects, e.g. `1000,10000`.
+    #[arg(long, value_delimiter = ',', default_values_t = [1_000usize, 10_000, 100_000])]
     objects: Vec<usize>,
+    /// gzip level of both writers.
+    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(0..=9))]
     level: u32,
+    /// Seed of the workload generator.
+    #[arg(long, default_value_t = 42)]
     seed: u64,
-}
-
-fn parse_args() -> Result<Args> {
-    let mut args = Args {
-        objects: vec![1_000, 10_000, 100_000],
-        level: 6,
-        seed: 42,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--objects" => {
-                let v = it.next().context("--objects needs a value")?;
-                args.objects = v
-                    .split(',')
-                    .map(str::parse)
-                    .collect::<Result<_, _>>()
-                    .context("--objects takes numbers, e.g. 1000,10000")?;
-            }
-            "--level" => args.level = it.next().context("--level needs a value")?.parse()?,
-            "--seed" => args.seed = it.next().context("--seed needs a value")?.parse()?,
-            "-h" | "--help" => {
-                println!("usage: archive [--objects N[,N…]] [--level 0-9] [--seed S]");
-                std::process::exit(0);
-            }
-            other => bail!("unknown argument {other:?}"),
-        }
-    }
-    Ok(args)
 }
 
 fn mb_s(bytes: u64, d: Duration) -> f64 {
@@ -180,7 +160,7 @@ fn best_of<T>(runs: usize, mut f: impl FnMut() -> Result<T>) -> Result<(Duration
 }
 
 fn main() -> Result<()> {
-    let args = parse_args()?;
+    let args = Args::parse();
     let threads = rayon::current_num_threads();
     println!(
         "skiff archive bench — rayon threads: {threads}, gzip level {}",

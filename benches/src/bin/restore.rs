@@ -39,6 +39,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use clap::Parser;
 use serde_json::Value;
 use skiff_testkit::bed::{BedOptions, TestBed};
 use skiff_testkit::proxy::{FaultProxy, Faults};
@@ -51,51 +52,24 @@ const PROBE_MAX: usize = 10_000;
 /// Files serial kubectl creates for the deep workload.
 const KUBECTL_DEEP_FILES: usize = 3_000;
 
+/// Restore throughput of the real `skiff restore` binary against baselines measured in the
+/// same run (build `cargo build --release -p skiff-cli` first).
+#[derive(Debug, Parser)]
 struct Args {
+    /// Workload sizes: s, m, l, deep.
+    #[arg(long, value_delimiter = ',', required = true, default_values_t = [Size::S, Size::Deep])]
     sizes: Vec<Size>,
+    /// Seed of the workload generator.
+    #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// Requests in flight (skiff restore and the raw baselines).
+    #[arg(long, default_value_t = 32)]
     concurrency: usize,
-    /// `--serve-latency-target DIR`: only start a fresh target bed behind the 5 ms latency proxy,
-    /// write its kubeconfig to `DIR/kubeconfig` and wait for Ctrl-C (for profiling by hand, e.g.
+    /// Only start a fresh target bed behind the 5 ms latency proxy, write its kubeconfig to
+    /// `DIR/kubeconfig` and wait for Ctrl-C (for profiling by hand, e.g.
     /// `SKIFF_LOG=debug skiff restore … --kubeconfig DIR/kubeconfig`).
+    #[arg(long, value_name = "DIR")]
     serve_latency_target: Option<PathBuf>,
-}
-
-fn parse_args() -> Result<Args> {
-    let mut args = Args {
-        sizes: vec![Size::S, Size::Deep],
-        seed: 42,
-        concurrency: 32,
-        serve_latency_target: None,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--sizes" => args.sizes = common::parse_sizes(&it.next().context("--sizes needs a value")?)?,
-            "--seed" => args.seed = it.next().context("--seed needs a value")?.parse()?,
-            "--concurrency" => {
-                args.concurrency = it.next().context("--concurrency needs a value")?.parse()?;
-            }
-            "--serve-latency-target" => {
-                args.serve_latency_target = Some(
-                    it.next()
-                        .context("--serve-latency-target needs a directory")?
-                        .into(),
-                );
-            }
-            "-h" | "--help" => {
-                println!(
-                    "usage: restore [--sizes s,m,deep] [--seed S] [--concurrency N] | --serve-latency-target DIR   (build `cargo build --release -p skiff-cli` first)"
-                );
-                std::process::exit(0);
-            }
-            other => bail!("unknown argument {other:?}"),
-        }
-    }
-    if args.sizes.is_empty() {
-        bail!("--sizes is empty");
-    }
-    Ok(args)
 }
 
 #[tokio::main]
@@ -107,7 +81,7 @@ async fn main() {
 }
 
 async fn run() -> Result<()> {
-    let args = parse_args()?;
+    let args = Args::parse();
     skiff_kube::install_crypto_provider();
     if let Some(dir) = &args.serve_latency_target {
         std::fs::create_dir_all(dir)?;

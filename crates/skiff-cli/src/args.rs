@@ -2,7 +2,7 @@
 //! commands share (location, cluster, scope, mappings). Each command's own arguments live in
 //! its file under `commands/`. Only this crate knows about argv.
 
-use crate::commands::{backup, backups, inspect, restore, validate};
+use crate::commands::{backup, backups, completions, inspect, restore, validate};
 use crate::progress::ProgressMode;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use skiff_engine::mappings::{self, MappingError};
@@ -64,6 +64,12 @@ pub enum Command {
     Inspect(inspect::InspectArgs),
     /// Check a backup: archive integrity, documents, resource list, copies, items, index.
     Validate(validate::ValidateArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(completions::CompletionsArgs),
+    /// Print the man page skiff(1), or write one page per command with --out-dir.
+    Man(completions::ManArgs),
+    /// Install, remove or check Velero itself (for a team that keeps using Velero on the same bucket).
+    Velero(crate::commands::velero::VeleroArgs),
 }
 
 /// Where backups live.
@@ -252,5 +258,38 @@ mod tests {
             Mappings::try_from(&m).unwrap_err().flag,
             "--image-registry-mappings"
         );
+    }
+}
+
+/// The source side of preflight, images, migrate, verify and diff: a backup (a name in
+/// `--location`, a folder or a `.tar.gz`) or a live cluster.
+#[derive(Debug, Args, Clone, Default)]
+pub struct FromArgs {
+    /// Source backup: a name in --location, a backup folder or a .tar.gz.
+    #[arg(long, conflicts_with_all = ["from_kubeconfig", "from_context"])]
+    pub from_backup: Option<String>,
+    /// Source cluster's kubeconfig (default: $KUBECONFIG, then ~/.kube/config).
+    #[arg(long)]
+    pub from_kubeconfig: Option<PathBuf>,
+    /// Source cluster's kubeconfig context.
+    #[arg(long)]
+    pub from_context: Option<String>,
+}
+
+/// The target side: a live cluster.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ToArgs {
+    /// Target cluster's kubeconfig (default: $KUBECONFIG, then ~/.kube/config).
+    #[arg(long)]
+    pub to_kubeconfig: Option<PathBuf>,
+    /// Target cluster's kubeconfig context.
+    #[arg(long)]
+    pub to_context: Option<String>,
+}
+
+impl ToArgs {
+    /// Whether a target cluster was named at all.
+    pub fn is_set(&self) -> bool {
+        self.to_kubeconfig.is_some() || self.to_context.is_some()
     }
 }

@@ -141,6 +141,8 @@ pub enum CliError {
     },
     /// Local input/output failed (exit 1).
     Io(std::io::Error),
+    /// Installing, removing or checking Velero failed.
+    Velero(skiff_engine::velero::VeleroError),
 }
 
 impl CliError {
@@ -160,7 +162,7 @@ impl CliError {
             | Self::Engine { hints, .. }
             | Self::NotFound { hints, .. }
             | Self::Interrupted { hints, .. } => hints.push(h.into()),
-            Self::Io(_) => {}
+            Self::Io(_) | Self::Velero(_) => {}
         }
         self
     }
@@ -174,6 +176,14 @@ impl CliError {
             Self::NotFound { .. } => code::BACKUP_NOT_FOUND_OR_EXISTS,
             Self::Interrupted { .. } => code::INTERRUPTED,
             Self::Io(_) => code::UNEXPECTED,
+            Self::Velero(e) => {
+                use skiff_engine::velero::VeleroError as V;
+                match e {
+                    V::InvalidOptions(_) | V::Io { .. } => code::USAGE,
+                    V::Kube(_) | V::Timeout { .. } => code::CLUSTER,
+                    _ => code::UNEXPECTED,
+                }
+            }
             Self::Engine { error, .. } => match error {
                 E::Store(s) if s.is_not_found() => code::BACKUP_NOT_FOUND_OR_EXISTS,
                 E::Store(_) => code::STORAGE,
@@ -197,8 +207,20 @@ impl CliError {
     /// The class's own hints for an engine error.
     fn class_hints(&self) -> &'static [&'static str] {
         use skiff_engine::Error as E;
-        let Self::Engine { error, .. } = self else {
-            return &[];
+        use skiff_engine::velero::VeleroError as V;
+        let error = match self {
+            Self::Engine { error, .. } => error,
+            Self::Velero(V::Kube(_)) => {
+                return &[
+                    "check --kubeconfig / KUBECONFIG and --context; installing Velero needs cluster-admin",
+                ];
+            }
+            Self::Velero(V::Timeout { .. }) => {
+                return &[
+                    "`skiff velero status` shows what is not ready; `kubectl -n <namespace> describe deploy/velero` tells why",
+                ];
+            }
+            _ => return &[],
         };
         match error {
             E::Store(s) if s.is_not_found() => &[],
@@ -228,6 +250,7 @@ impl CliError {
             | Self::Interrupted { message, hints } => (message.clone(), hints),
             Self::Engine { error, hints } => (chain(error), hints),
             Self::Io(e) => (chain(e), &[]),
+            Self::Velero(e) => (chain(e), &[]),
         };
         let mut s = format!("error: {message}\n");
         for h in self
@@ -287,6 +310,12 @@ impl From<skiff_engine::scope::ScopeError> for CliError {
 impl From<skiff_engine::mappings::MappingError> for CliError {
     fn from(e: skiff_engine::mappings::MappingError) -> Self {
         Self::usage(e.to_string())
+    }
+}
+
+impl From<skiff_engine::velero::VeleroError> for CliError {
+    fn from(e: skiff_engine::velero::VeleroError) -> Self {
+        Self::Velero(e)
     }
 }
 

@@ -25,28 +25,74 @@ pub mod env {
     pub const LOG: &str = "SKIFF_LOG";
 }
 
+/// The log filter when neither `SKIFF_LOG` nor `RUST_LOG` is set. At the default level only
+/// skiff's own crates speak (the `skiff` target prefix matches `skiff_engine`, `skiff_kube`, …):
+/// they know what was retried and what failed, while a dependency's line (kube's `failed with
+/// status 500` for a request skiff then retried, rustls' per-connection notes) would only alarm.
+/// `-v` adds the dependencies' warnings, `-vv` everything at debug.
+fn default_log_filter(verbose: u8, quiet: bool) -> &'static str {
+    if quiet {
+        return "skiff=error";
+    }
+    match verbose {
+        0 => "skiff=warn",
+        1 => "warn,skiff=info",
+        2 => "debug",
+        _ => "trace",
+    }
+}
+
 fn init_tracing(verbose: u8, quiet: bool) {
-    let default = if quiet {
-        "error"
-    } else {
-        match verbose {
-            0 => "warn",
-            1 => "info,skiff=info",
-            2 => "debug",
-            _ => "trace",
-        }
-    };
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let filter = std::env::var(env::LOG)
         .or_else(|_| std::env::var("RUST_LOG"))
-        .unwrap_or_else(|_| default.to_string());
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-        .with_writer(std::io::stderr)
-        .with_ansi(
-            std::env::var_os("NO_COLOR").is_none() && std::io::IsTerminal::is_terminal(&std::io::stderr()),
-        )
-        .with_target(false)
+        .unwrap_or_else(|_| default_log_filter(verbose, quiet).to_string());
+    let ansi = std::env::var_os("NO_COLOR").is_none() && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    // Log lines go through the progress display, which takes the bar off the screen meanwhile.
+    let layer = tracing_subscriber::fmt::layer()
+        .with_writer(progress::LogWriter)
+        .with_ansi(ansi)
+        .with_target(verbose >= 2);
+    // Times, levels and targets help when reading a verbose log; at the default level a log line
+    // is a message to the user, shaped like the CLI's own `error:` and `hint:` lines.
+    let layer = if verbose == 0 {
+        layer.event_format(UserLine).boxed()
+    } else {
+        layer.boxed()
+    };
+    let _ = tracing_subscriber::registry()
+        .with(tracing_subscriber::EnvFilter::new(filter))
+        .with(layer)
         .try_init();
+}
+
+/// A log event as the user reads it at the default level: `warning: <message> <fields>`.
+struct UserLine;
+
+impl<S, N> tracing_subscriber::fmt::FormatEvent<S, N> for UserLine
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        let level = match *event.metadata().level() {
+            tracing::Level::ERROR => "error",
+            tracing::Level::WARN => "warning",
+            tracing::Level::INFO => "info",
+            tracing::Level::DEBUG => "debug",
+            tracing::Level::TRACE => "trace",
+        };
+        write!(writer, "{level}: ")?;
+        ctx.field_format().format_fields(writer.by_ref(), event)?;
+        writeln!(writer)
+    }
 }
 
 #[cfg(all(unix, not(target_env = "musl"), feature = "jemalloc"))]

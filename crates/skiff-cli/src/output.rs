@@ -21,8 +21,13 @@ pub fn data<T: Serialize + ?Sized>(value: &T, output: Output) -> Result<(), CliE
 
 /// Print text as is.
 pub fn text_out(text: &str) -> Result<(), CliError> {
+    bytes_out(text.as_bytes())
+}
+
+/// Print bytes as is (generated scripts and pages).
+pub fn bytes_out(bytes: &[u8]) -> Result<(), CliError> {
     let mut stdout = std::io::stdout().lock();
-    stdout.write_all(text.as_bytes())?;
+    stdout.write_all(bytes)?;
     stdout.flush()?;
     Ok(())
 }

@@ -18,8 +18,9 @@ pub mod offline;
 pub mod preflight;
 pub mod progress;
 pub mod restore;
-pub mod restore_run;
 pub mod scope;
+pub mod side;
+pub mod velero;
 
 pub use error::{Error, Result};
 pub use mappings::Mappings;

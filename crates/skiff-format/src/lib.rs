@@ -13,6 +13,7 @@
 //! * [`index`] — skiff's integrity sidecar (per-entry sha256, member offsets), verified before use.
 //! * [`json`] — JSON checked, bounded and rendered without building trees.
 //! * [`docs`] — typed, lenient models of Velero's documents.
+//! * [`velero`] — typed models of Velero's 13 custom resources and the CRDs generated from them.
 
 pub mod docs;
 mod error;
@@ -23,6 +24,7 @@ pub mod json;
 pub mod path;
 pub mod reader;
 mod transcode;
+pub mod velero;
 pub mod writer;
 
 pub use error::{Error, MAX_ERROR_TEXT, Result};

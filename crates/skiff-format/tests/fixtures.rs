@@ -1,8 +1,10 @@
 //! Compatibility with real Velero output under the shared fixtures folder.
 //!
-//! The folder is `$SKIFF_SHARED_DIR` or `../shared` next to the workspace; every test prints a
-//! message and returns when it is absent.
-#![allow(missing_docs, clippy::print_stderr)]
+//! The folder is `$SKIFF_SHARED_DIR` or `../shared` next to the workspace. Every test that needs
+//! it is `#[ignore]`d, so a run without it lists them as ignored instead of passing silently;
+//! `scripts/test` runs them (`--ignored`) whenever the folder is there, and a test run that way
+//! fails when the folder is missing.
+#![allow(missing_docs)]
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -12,21 +14,18 @@ use skiff_format::docs::{self, Backup, ItemOperation, ResourceList, Results, Vol
 use skiff_format::reader::read_version;
 use skiff_format::{ArchiveReader, EntryKind, Error, VersionDir, gojson};
 
-fn shared() -> Option<PathBuf> {
+fn shared() -> PathBuf {
     let dir = std::env::var_os("SKIFF_SHARED_DIR").map_or_else(
         || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared")),
         PathBuf::from,
     );
     let fixtures = dir.join("fixtures");
-    if fixtures.is_dir() {
-        Some(fixtures)
-    } else {
-        eprintln!(
-            "SKIP: shared fixtures not found at {} (set SKIFF_SHARED_DIR)",
-            fixtures.display()
-        );
-        None
-    }
+    assert!(
+        fixtures.is_dir(),
+        "shared fixtures not found at {} (set SKIFF_SHARED_DIR)",
+        fixtures.display()
+    );
+    fixtures
 }
 
 fn files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -47,8 +46,9 @@ const GENUINE_BACKUP_JSON: &[&str] = &[
 ];
 
 #[test]
+#[ignore = "needs ../shared/fixtures"]
 fn genuine_backup_json_round_trips_byte_for_byte() {
-    let Some(fx) = shared() else { return };
+    let fx = shared();
     for rel in GENUINE_BACKUP_JSON {
         let raw = std::fs::read(fx.join(rel)).unwrap();
         let b = Backup::from_json(&raw).unwrap();
@@ -64,8 +64,9 @@ fn genuine_backup_json_round_trips_byte_for_byte() {
 }
 
 #[test]
+#[ignore = "needs ../shared/fixtures"]
 fn every_backup_object_parses_and_keeps_its_content() {
-    let Some(fx) = shared() else { return };
+    let fx = shared();
     let mut all = Vec::new();
     files(&fx, &mut all);
     let mut n = 0;
@@ -115,8 +116,9 @@ fn is_emptyish(v: &Value) -> bool {
 }
 
 #[test]
+#[ignore = "needs ../shared/fixtures"]
 fn sidecars_parse() {
-    let Some(fx) = shared() else { return };
+    let fx = shared();
     let mut all = Vec::new();
     files(&fx, &mut all);
     let mut checked = 0;
@@ -147,7 +149,19 @@ fn sidecars_parse() {
         } else if name.ends_with("-volumeinfo.json.gz") {
             let _: Vec<VolumeInfo> = docs::decode_sidecar(&read(), &name).unwrap();
         } else if name.ends_with("-logs.gz") {
-            let text = gojson::gunzip(&read(), 1 << 30).unwrap();
+            let mut text = gojson::gunzip(&read(), 1 << 30).unwrap();
+            if text.starts_with(&[0x1f, 0x8b]) {
+                // Some restore folders in the shared tree (rx, r-v1.x-*) were written there by an
+                // early skiff whose logs were gzipped twice; they are not Velero-made. Accept them
+                // only when they say so, and do not count them as Velero sidecars.
+                text = gojson::gunzip(&text, 1 << 30).unwrap();
+                let text = String::from_utf8(text).unwrap();
+                assert!(
+                    text.contains("logSource=skiff"),
+                    "{name}: log gzipped twice and not written by skiff"
+                );
+                continue;
+            }
             let text = String::from_utf8(text).unwrap();
             assert!(text.lines().next().unwrap().starts_with("time=\""), "{name}");
         } else {
@@ -159,8 +173,9 @@ fn sidecars_parse() {
 }
 
 #[test]
+#[ignore = "needs ../shared/fixtures"]
 fn real_item_is_go_encoded() {
-    let Some(fx) = shared() else { return };
+    let fx = shared();
     let p = fx.join("velero-real/pasted-aks-backup-extension/resources/storageclasses.storage.k8s.io/cluster/default.json");
     let raw = std::fs::read(p).unwrap();
     let v: Value = serde_json::from_slice(&raw).unwrap();
@@ -168,8 +183,9 @@ fn real_item_is_go_encoded() {
 }
 
 #[test]
+#[ignore = "needs ../shared/fixtures"]
 fn velero_made_tarballs_read_and_items_reencode_identically() {
-    let Some(fx) = shared() else { return };
+    let fx = shared();
     let mut tarballs = Vec::new();
     files(&fx.join("velero-made"), &mut tarballs);
     tarballs

@@ -69,12 +69,16 @@ impl ClusterConfig {
             cluster: None,
             user: None,
         };
+        let mut cluster_name = None;
         let loaded = match self.load_kubeconfig()? {
-            Some((kubeconfig, path)) => Some(
-                kube::Config::from_custom_kubeconfig(kubeconfig, &options)
-                    .await
-                    .map_err(|source| KubeError::Kubeconfig { path, source })?,
-            ),
+            Some((kubeconfig, path)) => {
+                cluster_name = cluster_of_context(&kubeconfig, self.context.as_deref());
+                Some(
+                    kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+                        .await
+                        .map_err(|source| KubeError::Kubeconfig { path, source })?,
+                )
+            }
             None => None,
         };
         let mut config = match loaded {
@@ -94,6 +98,14 @@ impl ClusterConfig {
         config.reset_reader_on_write = true;
         if self.insecure_skip_tls_verify {
             config.accept_invalid_certs = true;
+        }
+        if config.accept_invalid_certs {
+            // Once per connection setup (kube's own note comes on every new TLS connection).
+            tracing::warn!(
+                "TLS certificate of cluster {:?} ({}) is not verified: insecure-skip-tls-verify is set",
+                cluster_name.as_deref().unwrap_or("in-cluster"),
+                config.cluster_url
+            );
         }
         Ok(config)
     }
@@ -147,6 +159,17 @@ pub fn install_crypto_provider() {
     if rustls::crypto::CryptoProvider::get_default().is_none() {
         let _ = rustls::crypto::ring::default_provider().install_default();
     }
+}
+
+/// The kubeconfig's cluster name for a context (the current one when `None`).
+fn cluster_of_context(kubeconfig: &Kubeconfig, context: Option<&str>) -> Option<String> {
+    let name = context.or(kubeconfig.current_context.as_deref())?;
+    kubeconfig
+        .contexts
+        .iter()
+        .find(|c| c.name == name)
+        .and_then(|c| c.context.as_ref())
+        .map(|c| c.cluster.clone())
 }
 
 #[cfg(test)]
@@ -259,6 +282,14 @@ current-context: ctx-a
         .unwrap_err();
         assert!(matches!(err, KubeError::NoConfig { .. }), "{err}");
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn cluster_name_follows_the_context() {
+        let kc = Kubeconfig::from_yaml(KC).unwrap();
+        assert_eq!(cluster_of_context(&kc, None).as_deref(), Some("a"));
+        assert_eq!(cluster_of_context(&kc, Some("ctx-b")).as_deref(), Some("b"));
+        assert_eq!(cluster_of_context(&kc, Some("nope")), None);
     }
 
     #[test]

@@ -506,6 +506,30 @@ async fn throttling_errors_and_drops_are_retried() -> Result<()> {
     assert!(err.is_retryable() && err.status_code() == Some(503), "{err}");
     assert_eq!(err.api_status().map(|s| s.attempts), Some(3));
     assert_eq!(strict.stats().retries, 2);
+
+    // An answer slower than the request timeout is a (retryable) transport failure.
+    proxy.set_faults(Faults::none().latency(Duration::from_secs(30)));
+    let impatient = Cluster::connect(
+        &ClusterConfig {
+            request_timeout: Some(Duration::from_millis(300)),
+            ..ClusterConfig::from_kubeconfig(&kubeconfig)
+        },
+        LimiterConfig {
+            max_attempts: 2,
+            base_backoff: Duration::from_millis(1),
+            ..LimiterConfig::default()
+        },
+    )
+    .await?;
+    let err = tokio::time::timeout(Duration::from_secs(20), impatient.server_version())
+        .await
+        .context("the request timeout did not fire")?
+        .unwrap_err();
+    assert!(
+        matches!(err, KubeError::Transport { attempts: 2, .. }) && err.is_retryable(),
+        "{err}"
+    );
+    proxy.set_faults(Faults::none());
     std::fs::remove_dir_all(dir)?;
     Ok(())
 }

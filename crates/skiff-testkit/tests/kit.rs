@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, Result, bail, ensure};
 use http::Request;
 use serde_json::{Value, json};
 use skiff_testkit::bed::{self, TestBed};
@@ -336,18 +336,17 @@ fn missing_binaries_fail_loudly_with_the_provisioning_command() {
 }
 
 /// kubectl (on PATH) can discover, `get` and `create` through the fault proxy, plain and with
-/// latency. Skipped with a message when kubectl is not installed.
+/// latency. kubectl is part of the provisioned bed, so its absence fails the test (a skip that
+/// passes would hide that nothing ran).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[allow(clippy::print_stderr)] // The skip message.
 async fn kubectl_works_through_the_fault_proxy() -> Result<()> {
-    if std::process::Command::new("kubectl")
-        .args(["version", "--client"])
-        .output()
-        .is_err()
-    {
-        eprintln!("SKIPPED: kubectl is not on PATH (Debian: apt-get install kubernetes-client)");
-        return Ok(());
-    }
+    ensure!(
+        std::process::Command::new("kubectl")
+            .args(["version", "--client"])
+            .output()
+            .is_ok(),
+        "kubectl is not on PATH: run scripts/provision-testbed.sh (Debian package kubernetes-client)"
+    );
     let bed = TestBed::start_named("proxy-kubectl").await?;
     let proxy = FaultProxy::for_bed(&bed).await?;
     let dir = tempfile::tempdir()?;

@@ -7,6 +7,7 @@ use crate::output;
 use crate::progress::CliProgress;
 use clap::Args;
 use skiff_engine::Scope;
+use skiff_engine::backup::BackupPhase;
 use std::fmt::Write as _;
 
 /// `skiff backup`.
@@ -135,7 +136,7 @@ pub async fn run(a: BackupArgs, progress: &CliProgress) -> Result<u8, CliError> 
         }
         o => output::data(&report, o)?,
     }
-    Ok(if report.phase == "Completed" {
+    Ok(if report.phase == BackupPhase::Completed {
         code::OK
     } else {
         code::ITEM_FAILURES

@@ -1,4 +1,4 @@
-//! `skiff restore`: plan (pure), print with `--dry-run`, otherwise execute wave by wave.
+//! `skiff restore`: one engine call — [`restore::dry_run`] (print the plan) or [`restore::run`].
 
 use super::{connect, open_store, tokio_util_cancel};
 use crate::args::{ClusterArgs, LocationArgs, MappingArgs, Output, ScopeArgs};
@@ -8,10 +8,10 @@ use crate::progress::CliProgress;
 use clap::Args;
 use clap::builder::TypedValueParser as _;
 use skiff_engine::restore::{
-    self, ExistingResourcePolicy, ResourceModifiers, ResourcePriorities, RestoreOptions,
+    self, DryRun, ExecOptions, ExistingResourcePolicy, Outcome, ResourceModifiers, ResourcePriorities,
+    RestoreError, RestoreOptions, RestorePhase, RestoreReport,
 };
-use skiff_engine::restore_run::{self, ExecOptions, Outcome};
-use skiff_engine::{Mappings, Progress, Scope, offline};
+use skiff_engine::{Mappings, Scope, offline};
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
@@ -76,17 +76,68 @@ fn existing_policy_parser() -> impl clap::builder::TypedValueParser<Value = Exis
         .try_map(|s| s.parse::<ExistingResourcePolicy>())
 }
 
-/// Run a restore.
+/// Run a restore: arguments → options → one engine call → print.
 pub async fn run(a: RestoreArgs, progress: &CliProgress) -> Result<u8, CliError> {
     let store = open_store(&a.location).await?;
     let source = offline::resolve_source(&a.from_backup, store.clone())?;
-    let backup_name = source.name();
+    let opts = restore_options(&a, &source.name())?;
+    let exec = ExecOptions {
+        concurrency: a.concurrency.max(1),
+        server_dry_run: a.server_dry_run,
+        fail_fast: a.fail_fast,
+        wait_timeout: std::time::Duration::from_secs(a.wait_timeout),
+        observer: None,
+    };
+    let cluster = connect(&a.cluster).await?;
+    let cancel = tokio_util_cancel();
+    if a.dry_run {
+        let dry = restore::dry_run(&source, &cluster, &opts, &exec, progress, &cancel)
+            .await
+            .map_err(restore_error)?;
+        progress.clear();
+        print_dry_run(&dry, a.output)?;
+        return Ok(code::OK);
+    }
+    let done = restore::run(
+        &source,
+        &cluster,
+        store.as_deref(),
+        &opts,
+        &exec,
+        progress,
+        &cancel,
+    )
+    .await
+    .map_err(restore_error)?;
+    progress.clear();
+    if let Some(e) = &done.documents_error {
+        eprintln!(
+            "warning: could not write the restore's results to the location: {}",
+            chain(e)
+        );
+    }
+    let report = &done.report;
+    print_report(report, a.output)?;
+    if report.interrupted && cancel.is_cancelled() {
+        return Ok(code::INTERRUPTED);
+    }
+    Ok(
+        if report.failures() > 0 || report.phase != RestorePhase::Completed {
+            code::ITEM_FAILURES
+        } else {
+            code::OK
+        },
+    )
+}
+
+/// The engine's options from the arguments (the restore name defaults to
+/// `<backup>-<timestamp>`).
+fn restore_options(a: &RestoreArgs, backup_name: &str) -> Result<RestoreOptions, CliError> {
     let restore_name = a
         .name
         .clone()
         .unwrap_or_else(|| format!("{backup_name}-{}", chrono::Utc::now().format("%Y%m%d%H%M%S")));
     skiff_store::layout::validate_restore_name(&restore_name)?;
-
     let modifiers = match &a.resource_modifiers {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -99,9 +150,9 @@ pub async fn run(a: RestoreArgs, progress: &CliProgress) -> Result<u8, CliError>
     };
     let priorities = ResourcePriorities::parse(&a.resource_priorities.join(","))
         .map_err(|e| CliError::usage(format!("--resource-priorities: {e}")))?;
-    let opts = RestoreOptions {
-        restore_name: restore_name.clone(),
-        backup_name: backup_name.clone(),
+    Ok(RestoreOptions {
+        restore_name,
+        backup_name: backup_name.to_string(),
         scope: Scope::try_from(&a.scope)?,
         mappings: Mappings::try_from(&a.mappings)?,
         resource_modifiers: modifiers,
@@ -110,86 +161,49 @@ pub async fn run(a: RestoreArgs, progress: &CliProgress) -> Result<u8, CliError>
         preserve_node_ports: a.preserve_nodeports,
         skip_owned: a.skip_owned,
         ..RestoreOptions::default()
-    };
+    })
+}
 
-    let clock = std::time::Instant::now();
-    let lap = |what: &str| {
-        tracing::debug!(
-            stage = what,
-            at_ms = clock.elapsed().as_millis(),
-            "restore timing"
-        );
-    };
-    let cluster = connect(&a.cluster).await?;
-    // Reading the backup (local or S3) and the target's discovery + facts are independent: overlap them.
-    let target = async {
-        let surface = cluster.discover(false).await?;
-        lap("discovery");
-        let facts = restore_run::target_facts(&cluster, &surface).await;
-        lap("target facts");
-        Ok::<_, CliError>((surface, facts))
-    };
-    let (items, target) = tokio::join!(restore_run::load_items(&source, progress), target);
-    let (items, (surface, facts)) = (items?, target?);
-    lap("backup read");
-    progress.stage("planning", None);
-    // Consuming: each item's JSON is freed once its final JSON is made.
-    let plan = restore::plan_owned(items, &surface, &opts, &facts).map_err(|e| CliError::usage(chain(&e)))?;
-    progress.finish_stage();
-    lap("planned");
+/// A plan that cannot be made is a usage error (exit 2); the rest maps as every engine error.
+fn restore_error(e: RestoreError) -> CliError {
+    match e {
+        RestoreError::Plan(e) => CliError::usage(chain(&e)),
+        RestoreError::Engine(e) => e.into(),
+        other => CliError::usage(chain(&other)),
+    }
+}
 
-    if a.dry_run {
-        progress.stage("checking existing objects", None);
-        let existing = restore_run::predict_existing(&cluster, &plan, a.concurrency).await;
-        progress.clear();
-        match a.output {
-            Output::Table => {
-                let mut out = plan.to_text();
-                let _ = writeln!(
-                    out,
-                    "\nAlready in the target ({}): {}",
-                    existing.len(),
-                    if existing.is_empty() {
-                        "none".to_string()
-                    } else {
-                        String::new()
-                    }
-                );
-                for e in existing.iter().take(200) {
-                    let _ = writeln!(out, "  {e}");
+fn print_dry_run(dry: &DryRun, output: Output) -> Result<(), CliError> {
+    let (plan, existing) = (&dry.plan, &dry.existing);
+    match output {
+        Output::Table => {
+            let mut out = plan.to_text();
+            let _ = writeln!(
+                out,
+                "\nAlready in the target ({}): {}",
+                existing.len(),
+                if existing.is_empty() {
+                    "none".to_string()
+                } else {
+                    String::new()
                 }
-                if existing.len() > 200 {
-                    let _ = writeln!(out, "  … and {} more", existing.len() - 200);
-                }
-                let _ = writeln!(out, "\nDry run: nothing was changed.");
-                output::text_out(&out)?;
+            );
+            for e in existing.iter().take(200) {
+                let _ = writeln!(out, "  {e}");
             }
-            o => output::data(&serde_json::json!({"plan": plan, "alreadyExisting": existing}), o)?,
+            if existing.len() > 200 {
+                let _ = writeln!(out, "  … and {} more", existing.len() - 200);
+            }
+            let _ = writeln!(out, "\nDry run: nothing was changed.");
+            output::text_out(&out)?;
         }
-        return Ok(code::OK);
+        o => output::data(&serde_json::json!({"plan": plan, "alreadyExisting": existing}), o)?,
     }
+    Ok(())
+}
 
-    let exec = ExecOptions {
-        concurrency: a.concurrency.max(1),
-        server_dry_run: a.server_dry_run,
-        fail_fast: a.fail_fast,
-        wait_timeout: std::time::Duration::from_secs(a.wait_timeout),
-    };
-    let cancel = tokio_util_cancel();
-    let report = restore_run::execute(&cluster, &plan, &exec, progress, &cancel).await?;
-    lap("executed");
-    progress.clear();
-    if !a.server_dry_run
-        && let Some(store) = &store
-        && let Err(e) = restore_run::write_restore_documents(store.as_ref(), &report).await
-    {
-        eprintln!(
-            "warning: could not write the restore's results to the location: {}",
-            chain(&e)
-        );
-    }
-    lap("restore documents written");
-    match a.output {
+fn print_report(report: &RestoreReport, output: Output) -> Result<(), CliError> {
+    match output {
         Output::Table => {
             let mut out = String::new();
             let _ = writeln!(
@@ -224,14 +238,7 @@ pub async fn run(a: RestoreArgs, progress: &CliProgress) -> Result<u8, CliError>
             }
             output::text_out(&out)?;
         }
-        o => output::data(&report, o)?,
+        o => output::data(report, o)?,
     }
-    if report.interrupted && cancel.is_cancelled() {
-        return Ok(code::INTERRUPTED);
-    }
-    Ok(if report.failures() > 0 || report.phase != "Completed" {
-        code::ITEM_FAILURES
-    } else {
-        code::OK
-    })
+    Ok(())
 }

@@ -5,7 +5,7 @@
 //! `"creationTimestamp": null` appears; `spec.nodeName = ""` is written as removing the field
 //! (what Velero's typed round trip produces).
 
-use super::SkipReason;
+use super::model::SkipReason;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
@@ -90,155 +90,190 @@ pub(crate) fn run(
     actions: &mut Vec<String>,
 ) -> Result<(), SkipReason> {
     match gr {
-        "jobs.batch" => {
-            for ptr in ["/spec/selector/matchLabels", "/spec/template/metadata/labels"] {
-                let what = format!("label in {}", ptr.trim_start_matches('/').replace('/', "."));
-                remove_keys(
-                    obj.pointer_mut(ptr),
-                    &["controller-uid", "batch.kubernetes.io/controller-uid"],
-                    &what,
-                    actions,
-                );
-            }
-        }
+        "jobs.batch" => job(obj, actions),
         "pods" => pod(obj, actions),
         "services" => service(obj, ctx.preserve_node_ports, actions),
-        "serviceaccounts" => {
-            let prefix = format!("{}-token-", name_of(obj));
-            if let Some(secrets) = obj.get_mut("secrets").and_then(Value::as_array_mut)
-                && let Some(i) = secrets.iter().rposition(|s| {
-                    s.get("name")
-                        .and_then(Value::as_str)
-                        .is_some_and(|n| n.starts_with(&prefix))
-                })
-            {
-                let s = secrets.remove(i);
-                actions.push(format!(
-                    "removed token secret {} from secrets",
-                    s["name"].as_str().unwrap_or_default()
-                ));
-            }
-        }
+        "serviceaccounts" => service_account(obj, actions),
         "secrets"
             if obj.get("type").and_then(Value::as_str) == Some("kubernetes.io/service-account-token") =>
         {
-            let name = name_of(obj);
-            let ns = ctx.target_namespace.unwrap_or_default();
-            if let Some((_, sa)) = ctx
-                .service_accounts
-                .range((ns.to_string(), String::new())..)
-                .take_while(|(n, _)| n == ns)
-                .find(|(_, sa)| name.starts_with(&format!("{sa}-token-")))
-            {
-                return Err(SkipReason::ServiceAccountToken {
-                    service_account: sa.clone(),
-                });
-            }
-            remove_keys(
-                obj.pointer_mut("/metadata/annotations"),
-                &["kubernetes.io/service-account.uid"],
-                "annotation",
-                actions,
-            );
-            remove_keys(obj.get_mut("data"), &["token", "ca.crt"], "data key", actions);
+            return token_secret(obj, ctx, actions);
         }
         "rolebindings.rbac.authorization.k8s.io" | "clusterrolebindings.rbac.authorization.k8s.io" => {
-            for s in obj
-                .get_mut("subjects")
-                .and_then(Value::as_array_mut)
-                .into_iter()
-                .flatten()
-            {
-                let Some(ns) = s.get("namespace").and_then(Value::as_str) else {
-                    continue;
-                };
-                if let Some(new) = ctx.namespace_mappings.get(ns) {
-                    actions.push(format!(
-                        "subject {} namespace {ns} -> {new}",
-                        s.get("name").and_then(Value::as_str).unwrap_or_default()
-                    ));
-                    s["namespace"] = Value::String(new.clone());
-                }
-            }
+            binding_subjects(obj, ctx, actions);
         }
         "persistentvolumes" => return persistent_volume(obj, ctx, actions),
-        "persistentvolumeclaims" => {
-            remove_keys(
-                obj.pointer_mut("/metadata/annotations"),
-                &[
-                    "pv.kubernetes.io/bind-completed",
-                    "pv.kubernetes.io/bound-by-controller",
-                    "volume.kubernetes.io/storage-provisioner",
-                    "volume.beta.kubernetes.io/storage-provisioner",
-                    "volume.kubernetes.io/selected-node",
-                    "velero.io/volume-snapshot-name",
-                    "velero.io/data-upload-name",
-                ],
-                "annotation",
-                actions,
-            );
-            let pv = obj
-                .pointer("/spec/volumeName")
-                .and_then(Value::as_str)
-                .map(str::to_string);
-            if let Some(pv) = pv
-                && ctx.reprovisioned_pvs.contains(&pv)
-                && let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut)
-            {
-                spec.remove("volumeName");
-                actions.push(format!(
-                    "removed spec.volumeName {pv}: the volume is re-provisioned"
-                ));
-            }
-        }
+        "persistentvolumeclaims" => persistent_volume_claim(obj, ctx, actions),
         "customresourcedefinitions.apiextensions.k8s.io"
             if obj.get("apiVersion").and_then(Value::as_str) == Some("apiextensions.k8s.io/v1")
                 && obj.pointer("/spec/preserveUnknownFields") == Some(&Value::Bool(true)) =>
         {
-            obj["spec"]["preserveUnknownFields"] = Value::Bool(false);
-            for v in obj
-                .pointer_mut("/spec/versions")
-                .and_then(Value::as_array_mut)
-                .into_iter()
-                .flatten()
-            {
-                if let Some(s) = v
-                    .pointer_mut("/schema/openAPIV3Schema")
-                    .and_then(Value::as_object_mut)
-                {
-                    s.insert("x-kubernetes-preserve-unknown-fields".into(), Value::Bool(true));
-                }
-            }
-            actions.push("spec.preserveUnknownFields true -> false, x-kubernetes-preserve-unknown-fields on each version schema".into());
+            crd_preserve_unknown_fields(obj, actions);
         }
         "validatingwebhookconfigurations.admissionregistration.k8s.io"
         | "mutatingwebhookconfigurations.admissionregistration.k8s.io"
             if obj.get("apiVersion").and_then(Value::as_str) == Some("admissionregistration.k8s.io/v1") =>
         {
-            for w in obj
-                .get_mut("webhooks")
-                .and_then(Value::as_array_mut)
-                .into_iter()
-                .flatten()
-            {
-                let se = w.get("sideEffects").and_then(Value::as_str);
-                if !matches!(se, Some("None" | "NoneOnDryRun")) {
-                    let name = w
-                        .get("name")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_string();
-                    actions.push(format!(
-                        "webhook {name} sideEffects {} -> None",
-                        se.unwrap_or("(unset)")
-                    ));
-                    w["sideEffects"] = Value::String("None".into());
-                }
-            }
+            webhook_side_effects(obj, actions);
         }
         _ => {}
     }
     Ok(())
+}
+
+/// Jobs: the controller-uid labels (selector and template) go; the target's controller sets new
+/// ones.
+fn job(obj: &mut Value, actions: &mut Vec<String>) {
+    for ptr in ["/spec/selector/matchLabels", "/spec/template/metadata/labels"] {
+        let what = format!("label in {}", ptr.trim_start_matches('/').replace('/', "."));
+        remove_keys(
+            obj.pointer_mut(ptr),
+            &["controller-uid", "batch.kubernetes.io/controller-uid"],
+            &what,
+            actions,
+        );
+    }
+}
+
+/// ServiceAccounts: the reference to their own token Secret goes (the target makes a new one).
+fn service_account(obj: &mut Value, actions: &mut Vec<String>) {
+    let prefix = format!("{}-token-", name_of(obj));
+    if let Some(secrets) = obj.get_mut("secrets").and_then(Value::as_array_mut)
+        && let Some(i) = secrets.iter().rposition(|s| {
+            s.get("name")
+                .and_then(Value::as_str)
+                .is_some_and(|n| n.starts_with(&prefix))
+        })
+    {
+        let s = secrets.remove(i);
+        actions.push(format!(
+            "removed token secret {} from secrets",
+            s["name"].as_str().unwrap_or_default()
+        ));
+    }
+}
+
+/// Token Secrets: skipped when their ServiceAccount exists in (or is restored to) the target
+/// namespace, which then gets a fresh token; otherwise restored without the token data.
+fn token_secret(obj: &mut Value, ctx: &ActionCtx<'_>, actions: &mut Vec<String>) -> Result<(), SkipReason> {
+    let name = name_of(obj);
+    let ns = ctx.target_namespace.unwrap_or_default();
+    if let Some((_, sa)) = ctx
+        .service_accounts
+        .range((ns.to_string(), String::new())..)
+        .take_while(|(n, _)| n == ns)
+        .find(|(_, sa)| name.starts_with(&format!("{sa}-token-")))
+    {
+        return Err(SkipReason::ServiceAccountToken {
+            service_account: sa.clone(),
+        });
+    }
+    remove_keys(
+        obj.pointer_mut("/metadata/annotations"),
+        &["kubernetes.io/service-account.uid"],
+        "annotation",
+        actions,
+    );
+    remove_keys(obj.get_mut("data"), &["token", "ca.crt"], "data key", actions);
+    Ok(())
+}
+
+/// (Cluster)RoleBindings: subjects' namespaces follow the namespace mappings.
+fn binding_subjects(obj: &mut Value, ctx: &ActionCtx<'_>, actions: &mut Vec<String>) {
+    for s in obj
+        .get_mut("subjects")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+    {
+        let Some(ns) = s.get("namespace").and_then(Value::as_str) else {
+            continue;
+        };
+        if let Some(new) = ctx.namespace_mappings.get(ns) {
+            actions.push(format!(
+                "subject {} namespace {ns} -> {new}",
+                s.get("name").and_then(Value::as_str).unwrap_or_default()
+            ));
+            s["namespace"] = Value::String(new.clone());
+        }
+    }
+}
+
+/// PersistentVolumeClaims: binding and provisioning annotations go; a claim of a re-provisioned
+/// volume loses its `volumeName`.
+fn persistent_volume_claim(obj: &mut Value, ctx: &ActionCtx<'_>, actions: &mut Vec<String>) {
+    remove_keys(
+        obj.pointer_mut("/metadata/annotations"),
+        &[
+            "pv.kubernetes.io/bind-completed",
+            "pv.kubernetes.io/bound-by-controller",
+            "volume.kubernetes.io/storage-provisioner",
+            "volume.beta.kubernetes.io/storage-provisioner",
+            "volume.kubernetes.io/selected-node",
+            "velero.io/volume-snapshot-name",
+            "velero.io/data-upload-name",
+        ],
+        "annotation",
+        actions,
+    );
+    let pv = obj
+        .pointer("/spec/volumeName")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    if let Some(pv) = pv
+        && ctx.reprovisioned_pvs.contains(&pv)
+        && let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut)
+    {
+        spec.remove("volumeName");
+        actions.push(format!(
+            "removed spec.volumeName {pv}: the volume is re-provisioned"
+        ));
+    }
+}
+
+/// v1 CRDs with `spec.preserveUnknownFields: true` (refused by v1): the flag moves into each
+/// version's schema.
+fn crd_preserve_unknown_fields(obj: &mut Value, actions: &mut Vec<String>) {
+    obj["spec"]["preserveUnknownFields"] = Value::Bool(false);
+    for v in obj
+        .pointer_mut("/spec/versions")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(s) = v
+            .pointer_mut("/schema/openAPIV3Schema")
+            .and_then(Value::as_object_mut)
+        {
+            s.insert("x-kubernetes-preserve-unknown-fields".into(), Value::Bool(true));
+        }
+    }
+    actions.push("spec.preserveUnknownFields true -> false, x-kubernetes-preserve-unknown-fields on each version schema".into());
+}
+
+/// v1 webhook configurations: `sideEffects` other than `None`/`NoneOnDryRun` (refused by v1)
+/// become `None`.
+fn webhook_side_effects(obj: &mut Value, actions: &mut Vec<String>) {
+    for w in obj
+        .get_mut("webhooks")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+    {
+        let se = w.get("sideEffects").and_then(Value::as_str);
+        if !matches!(se, Some("None" | "NoneOnDryRun")) {
+            let name = w
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            actions.push(format!(
+                "webhook {name} sideEffects {} -> None",
+                se.unwrap_or("(unset)")
+            ));
+            w["sideEffects"] = Value::String("None".into());
+        }
+    }
 }
 
 fn name_of(obj: &Value) -> String {

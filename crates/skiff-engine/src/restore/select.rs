@@ -1,6 +1,10 @@
 //! Selection: which backup items a restore considers (§5.1, §5.3), and `skip_owned`.
 
-use super::{BackupItem, PlanError, Result, SkipReason};
+use super::item::BackupItem;
+use super::model::SkipReason;
+use super::order::CRDS;
+use super::versions::crd_resource_infos;
+use super::{PlanError, Result};
 use crate::Scope;
 use crate::glob::{IncludesExcludes, has_wildcard};
 use serde_json::Value;
@@ -314,8 +318,8 @@ impl ItemFacts {
                 && o.pointer("/spec/selector")
                     .and_then(Value::as_object)
                     .is_some_and(|m| !m.is_empty()),
-            crd: if gr == super::order::CRDS {
-                super::plan::crd_resource_infos(o)
+            crd: if gr == CRDS {
+                crd_resource_infos(o)
             } else {
                 Vec::new()
             },

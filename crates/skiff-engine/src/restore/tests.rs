@@ -5,7 +5,7 @@
 
 use super::*;
 use proptest::prelude::*;
-use serde_json::json;
+use serde_json::{Value, json};
 use skiff_kube::{ApiResourceInfo, ApiSurface};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -999,6 +999,18 @@ fn case_strategy() -> impl Strategy<Value = Case> {
                 items.push(item(&format!("{gr}.admissionregistration.k8s.io"), None, &format!("wh{w}"), "admissionregistration.k8s.io/v1",
                     "X", json!({"webhooks": [{"name": "w", "clientConfig": {"service": {"namespace": "ns0", "name": "web0"}}}]})));
             }
+            // UIDs are unique in a cluster: the helper's per-name uids made unique per namespace
+            // (owners are in the same namespace here).
+            for it in &mut items {
+                let Some(ns) = it.namespace.clone() else { continue };
+                let mut o = it.object.to_value();
+                let with_ns = |u: &Value| json!(format!("{}-{ns}", u.as_str().unwrap_or_default()));
+                o["metadata"]["uid"] = with_ns(&o["metadata"]["uid"]);
+                for r in o.pointer_mut("/metadata/ownerReferences").and_then(Value::as_array_mut).into_iter().flatten() {
+                    r["uid"] = with_ns(&r["uid"]);
+                }
+                it.object = o.into();
+            }
             // Shuffle: the plan must not depend on input order.
             for i in (1..items.len()).rev() {
                 items.swap(i, next() % (i + 1));
@@ -1058,25 +1070,32 @@ proptest! {
         }
         prop_assert!(skipped.is_empty(), "nothing in these cases is skipped: {:?}", p.skipped);
         let wave_of: Vec<(usize, &PlannedItem)> = p.waves.iter().flat_map(|w| w.items.iter().map(move |i| (w.index, i))).collect();
+        check_edges(&p)?;
+        // What must be done before each item starts, by the plan's edges alone (what the
+        // executor runs): the oracle's order must follow from it, not only from wave numbers.
+        let must = must_finish_before(&p);
         for (wa, a) in &wave_of {
             for (wb, b) in &wave_of {
                 if let Some(rule) = oracle_before(a, b) {
                     prop_assert!(wa < wb, "{rule}: {} (wave {wa}) must precede {} (wave {wb})", a.source, b.source);
+                    prop_assert!(must[b.id].contains(&a.id), "{rule}: no edge makes {} wait for {}", b.source, a.source);
                 }
             }
         }
         // Owners before dependents, read from the backup's ownerReferences.
-        let by_uid: BTreeMap<String, usize> = case.items.iter().filter_map(|i| {
+        let by_uid: BTreeMap<String, (usize, usize)> = case.items.iter().filter_map(|i| {
             let uid = i.object.to_value().pointer("/metadata/uid")?.as_str()?.to_string();
             let k = i.key();
-            wave_of.iter().find(|(_, p)| p.source == k).map(|(w, _)| (uid, *w))
+            wave_of.iter().find(|(_, p)| p.source == k).map(|(w, p)| (uid, (*w, p.id)))
         }).collect();
         for it in &case.items {
             let Some((wd, _)) = wave_of.iter().find(|(_, p)| p.source == it.key()) else { continue };
             let object = it.object.to_value();
             for r in object.pointer("/metadata/ownerReferences").and_then(Value::as_array).into_iter().flatten() {
-                let wo = by_uid[r["uid"].as_str().unwrap()];
+                let (wo, owner) = by_uid[r["uid"].as_str().unwrap()];
                 prop_assert!(wo < *wd, "owner of {} must come first", it.key());
+                let id = wave_of.iter().find(|(_, p)| p.source == it.key()).map(|(_, p)| p.id).unwrap();
+                prop_assert!(must[id].contains(&owner), "no edge makes {} wait for its owner", it.key());
             }
         }
         // Deterministic regardless of input order.
@@ -1086,6 +1105,178 @@ proptest! {
         // The consuming planner makes the same plan.
         prop_assert_eq!(plan_owned(rev, &s, &opts(), &TargetFacts::default()).unwrap(), p);
     }
+}
+
+/// The plan's edges form a DAG consistent with the waves: ids are positions in plan order, an
+/// item waits only for items of earlier waves (hence smaller ids), a wave's barrier only for
+/// waves of earlier stages.
+fn check_edges(p: &RestorePlan) -> Result<(), TestCaseError> {
+    let mut wave_of_id = Vec::new();
+    for (n, w) in p.waves.iter().enumerate() {
+        prop_assert_eq!(w.index, n);
+        for &b in &w.after_waves {
+            prop_assert!(b < n && p.waves[b].stage < w.stage, "wave {n} waits for wave {b}");
+        }
+        for i in &w.items {
+            prop_assert_eq!(i.id, wave_of_id.len(), "ids are positions in plan order");
+            wave_of_id.push(n);
+        }
+    }
+    for i in p.items() {
+        for &d in &i.after {
+            prop_assert!(
+                d < i.id && wave_of_id[d] < wave_of_id[i.id],
+                "{} waits for item {d}",
+                i.source
+            );
+        }
+        prop_assert!(
+            i.after.windows(2).all(|w| w[0] < w[1]),
+            "after sorted, no repeats"
+        );
+    }
+    Ok(())
+}
+
+/// Per id, every item that must finish before it starts: the closure of the plan's edges.
+fn must_finish_before(p: &RestorePlan) -> Vec<BTreeSet<usize>> {
+    let mut must: Vec<BTreeSet<usize>> = Vec::new();
+    for i in p.items() {
+        let mut m = BTreeSet::new();
+        for d in p.start_after(i.id).unwrap() {
+            m.insert(d);
+            m.extend(must[d].iter().copied());
+        }
+        must.push(m);
+    }
+    must
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    /// The executor's schedule, driven without a cluster (items finish in a random order, a few
+    /// at a time): every item starts, once, and only after every item the plan says it waits for.
+    #[test]
+    fn schedule_runs_exactly_the_plan_edges(case in case_strategy(), seed in any::<u64>(), limit in 1usize..6) {
+        let p = plan(&case.items, &surface(), &opts(), &TargetFacts::default()).unwrap();
+        let mut sched = super::execute::Schedule::new(&p);
+        let mut rng = seed;
+        let mut next = move || {
+            rng = rng.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            (rng >> 33) as usize
+        };
+        let (mut in_flight, mut started, mut finished) = (Vec::new(), BTreeSet::new(), BTreeSet::new());
+        loop {
+            while in_flight.len() < limit {
+                let Some(i) = sched.next_ready() else { break };
+                prop_assert!(started.insert(i), "item {i} started twice");
+                for d in p.start_after(i).unwrap() {
+                    prop_assert!(finished.contains(&d), "item {i} started before item {d} finished");
+                }
+                in_flight.push(i);
+            }
+            if in_flight.is_empty() {
+                break;
+            }
+            let done = in_flight.swap_remove(next() % in_flight.len());
+            finished.insert(done);
+            sched.finish(done);
+        }
+        prop_assert_eq!(finished.len(), p.len(), "every planned item ran");
+    }
+}
+
+#[test]
+fn edges_of_a_small_plan() {
+    let items = vec![
+        item(
+            "customresourcedefinitions.apiextensions.k8s.io",
+            None,
+            "foos.g.example.com",
+            "apiextensions.k8s.io/v1",
+            "CustomResourceDefinition",
+            json!({"spec": {"group": "g.example.com", "scope": "Namespaced",
+                "names": {"plural": "foos", "kind": "Foo", "singular": "foo"}, "versions": [{"name": "v1", "served": true}]}}),
+        ),
+        item(
+            "foos.g.example.com",
+            Some("a"),
+            "f",
+            "g.example.com/v1",
+            "Foo",
+            json!({}),
+        ),
+        item("configmaps", Some("a"), "c", "v1", "ConfigMap", json!({})),
+        deploy("a", "web", 1),
+        item(
+            "replicasets.apps",
+            Some("a"),
+            "web-rs",
+            "apps/v1",
+            "ReplicaSet",
+            json!({"metadata": {
+            "ownerReferences": [{"kind": "Deployment", "name": "web", "uid": "uid-deployments.apps-web", "controller": true}]}}),
+        ),
+    ];
+    let p = plan(&items, &surface(), &opts(), &TargetFacts::default()).unwrap();
+    let id = |gr: &str, name: &str| {
+        p.items()
+            .find(|i| i.source.group_resource == gr && i.source.name == name)
+            .unwrap()
+            .id
+    };
+    let (crd, ns) = (
+        id(
+            "customresourcedefinitions.apiextensions.k8s.io",
+            "foos.g.example.com",
+        ),
+        id("namespaces", "a"),
+    );
+    let (foo, cm, web, rs) = (
+        id("foos.g.example.com", "f"),
+        id("configmaps", "c"),
+        id("deployments.apps", "web"),
+        id("replicasets.apps", "web-rs"),
+    );
+    let after = |i: usize| p.items().nth(i).unwrap().after.clone();
+    assert_eq!(after(crd), Vec::<usize>::new());
+    assert_eq!(after(ns), Vec::<usize>::new());
+    assert_eq!(after(cm), vec![ns]);
+    assert_eq!(after(foo), vec![crd, ns]);
+    assert_eq!(after(web), vec![ns]);
+    assert_eq!(after(rs), vec![ns, web]);
+    // Barriers: the config-map stage waits for nothing (the CRD and namespace stages are no
+    // barrier); workloads wait for the config-map stage.
+    let wave = |i: usize| {
+        p.waves
+            .iter()
+            .find(|w| w.items.iter().any(|x| x.id == i))
+            .unwrap()
+    };
+    assert!(wave(cm).after_waves.is_empty());
+    assert_eq!(wave(web).after_waves, vec![wave(cm).index]);
+    assert!(p.start_after(rs).unwrap().contains(&cm));
+    let v = serde_json::to_value(&p).unwrap();
+    let printed = &v["waves"][wave(rs).index]["items"][0];
+    assert_eq!(printed["id"], json!(rs));
+    assert_eq!(printed["after"], json!([ns, web]));
+    let text = p.to_text();
+    assert!(
+        text.contains("  + replicasets.apps/a/web-rs [apps/v1 ReplicaSet] (after: deployments.apps/a/web)\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("(after: customresourcedefinitions.apiextensions.k8s.io/foos.g.example.com)\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "workloads, services and other resources (ownership level 1) (2 items) after wave {}\n",
+            wave(cm).index
+        )),
+        "{text}"
+    );
 }
 
 #[test]

@@ -1,0 +1,129 @@
+//! One call per restore, as [`crate::backup::run_backup`] is for a backup: [`run`] (load →
+//! target facts → plan → execute → results documents) and [`dry_run`] (load → target facts →
+//! plan → what already exists). Both make the plan the same way, so what `--dry-run` prints is
+//! the schedule that runs.
+
+use super::error::RestoreError;
+use super::execute::{ExecOptions, execute, predict_existing};
+use super::facts::target_facts;
+use super::load::load_items;
+use super::model::RestorePlan;
+use super::options::RestoreOptions;
+use super::plan::plan_owned;
+use super::results::{RestoreReport, write_restore_documents};
+use crate::error::Error;
+use crate::offline::BackupSource;
+use crate::progress::Progress;
+use skiff_kube::Cluster;
+use skiff_store::BackupStore;
+use tokio_util::sync::CancellationToken;
+
+/// What [`run`] did.
+#[derive(Debug)]
+pub struct RestoreRun {
+    /// The plan that ran.
+    pub plan: RestorePlan,
+    /// What happened.
+    pub report: RestoreReport,
+    /// Writing the results documents under `restores/<name>/` failed (the restore itself ran;
+    /// the report says how it went).
+    pub documents_error: Option<Error>,
+}
+
+/// What [`dry_run`] found.
+#[derive(Debug)]
+pub struct DryRun {
+    /// The plan a restore with the same inputs runs.
+    pub plan: RestorePlan,
+    /// Source keys of the planned objects that already exist in the target, sorted.
+    pub existing: Vec<String>,
+}
+
+/// Restore `source` into `cluster`: the plan is made and run, and the results documents are
+/// written to `results` (unless `exec.server_dry_run`). Per-item failures are in the report;
+/// an error means nothing was restored (bad options, unreadable backup, unreachable cluster,
+/// or cancellation before the first item).
+pub async fn run(
+    source: &BackupSource,
+    cluster: &Cluster,
+    results: Option<&dyn BackupStore>,
+    opts: &RestoreOptions,
+    exec: &ExecOptions,
+    progress: &dyn Progress,
+    cancel: &CancellationToken,
+) -> Result<RestoreRun, RestoreError> {
+    let clock = std::time::Instant::now();
+    let plan = prepare(source, cluster, opts, progress, cancel).await?;
+    let report = execute(cluster, &plan, exec, progress, cancel).await;
+    tracing::debug!(at_ms = clock.elapsed().as_millis(), "restore executed");
+    let documents_error = match results {
+        Some(store) if !exec.server_dry_run => write_restore_documents(store, &report).await.err(),
+        _ => None,
+    };
+    tracing::debug!(at_ms = clock.elapsed().as_millis(), "restore documents written");
+    Ok(RestoreRun {
+        plan,
+        report,
+        documents_error,
+    })
+}
+
+/// The plan [`run`] would run with the same inputs, and which planned objects already exist in
+/// the target (live GETs, `exec.concurrency` at once). Changes nothing.
+pub async fn dry_run(
+    source: &BackupSource,
+    cluster: &Cluster,
+    opts: &RestoreOptions,
+    exec: &ExecOptions,
+    progress: &dyn Progress,
+    cancel: &CancellationToken,
+) -> Result<DryRun, RestoreError> {
+    let plan = prepare(source, cluster, opts, progress, cancel).await?;
+    progress.stage("checking existing objects", Some(plan.len() as u64));
+    let existing = tokio::select! {
+        existing = predict_existing(cluster, &plan, exec.concurrency, progress) => existing,
+        () = cancel.cancelled() => return Err(Error::Interrupted.into()),
+    };
+    progress.finish_stage();
+    Ok(DryRun { plan, existing })
+}
+
+/// The plan of a restore: the backup's items and the target's discovery + facts read at once,
+/// then planned (consuming the items: each item's JSON is freed once its final JSON is made).
+async fn prepare(
+    source: &BackupSource,
+    cluster: &Cluster,
+    opts: &RestoreOptions,
+    progress: &dyn Progress,
+    cancel: &CancellationToken,
+) -> Result<RestorePlan, RestoreError> {
+    skiff_store::layout::validate_restore_name(&opts.restore_name).map_err(Error::from)?;
+    let clock = std::time::Instant::now();
+    let lap = |what: &str| {
+        tracing::debug!(
+            stage = what,
+            at_ms = clock.elapsed().as_millis(),
+            "restore timing"
+        );
+    };
+    // Reading the backup (local or S3) and the target's discovery + facts are independent.
+    let target = async {
+        let surface = cluster.discover(false).await?;
+        lap("discovery");
+        let facts = target_facts(cluster, &surface).await;
+        lap("target facts");
+        Ok::<_, Error>((surface, facts))
+    };
+    let read = async { tokio::join!(load_items(source, progress), target) };
+    let (items, target) = tokio::select! {
+        read = read => read,
+        () = cancel.cancelled() => return Err(Error::Interrupted.into()),
+    };
+    let (items, (surface, facts)) = (items?, target?);
+    lap("backup read");
+    progress.stage("planning", None);
+    let plan = plan_owned(items, &surface, opts, &facts)?;
+    progress.finish_stage();
+    lap("planned");
+    Ok(plan)
+}
