@@ -68,7 +68,12 @@ impl Side {
     /// # Errors
     ///
     /// The backup cannot be read (malformed entry, store failure), or the cluster fails.
-    pub async fn read(&self, scope: &Scope, progress: &dyn Progress, cancel: &CancellationToken) -> Result<Vec<SideObject>> {
+    pub async fn read(
+        &self,
+        scope: &Scope,
+        progress: &dyn Progress,
+        cancel: &CancellationToken,
+    ) -> Result<Vec<SideObject>> {
         let mut out = match self {
             Side::Backup(source) => read_backup(source, scope, progress).await?,
             Side::Cluster(cluster) => read_cluster(cluster, scope, progress, cancel).await?,
@@ -100,12 +105,12 @@ impl Side {
                     (Some(ma), Some(mi)) => format!("{ma}.{mi}").parse().ok(),
                     _ => None,
                 };
-                Ok(from_parts.or_else(|| get("velero.io/source-cluster-k8s-gitversion").and_then(|g| g.parse().ok())))
+                Ok(from_parts
+                    .or_else(|| get("velero.io/source-cluster-k8s-gitversion").and_then(|g| g.parse().ok())))
             }
             Side::Cluster(cluster) => {
                 let v = cluster.server_version().await?;
-                Ok(v
-                    .git_version
+                Ok(v.git_version
                     .parse()
                     .ok()
                     .or_else(|| format!("{}.{}", v.major, v.minor).parse().ok()))
@@ -114,36 +119,45 @@ impl Side {
     }
 }
 
-async fn read_backup(source: &BackupSource, scope: &Scope, progress: &dyn Progress) -> Result<Vec<SideObject>> {
+async fn read_backup(
+    source: &BackupSource,
+    scope: &Scope,
+    progress: &dyn Progress,
+) -> Result<Vec<SideObject>> {
     progress.stage("reading backup", None);
     let scope = scope.clone();
-    let (out, _) = fold_entries(source, progress, Vec::new(), move |out: &mut Vec<SideObject>, e| {
-        let EntryKind::Item(item, dir) = e.kind else {
-            return Ok(ControlFlow::Continue(()));
-        };
-        if !matches!(dir, VersionDir::Classic) {
-            return Ok(ControlFlow::Continue(()));
-        }
-        if !scope.matches_entry(&item.group_resource, item.namespace.as_deref(), &item.name) {
-            return Ok(ControlFlow::Continue(()));
-        }
-        let object: Value = serde_json::from_slice(e.data).map_err(|source| {
-            Error::Format(skiff_format::Error::Json {
-                document: e.path.to_owned(),
-                source,
-            })
-        })?;
-        if !scope.selectors_match(&object) {
-            return Ok(ControlFlow::Continue(()));
-        }
-        out.push(SideObject {
-            group_resource: item.group_resource.clone(),
-            namespace: item.namespace.clone(),
-            name: item.name.clone(),
-            object,
-        });
-        Ok(ControlFlow::Continue(()))
-    })
+    let (out, _) = fold_entries(
+        source,
+        progress,
+        Vec::new(),
+        move |out: &mut Vec<SideObject>, e| {
+            let EntryKind::Item(item, dir) = e.kind else {
+                return Ok(ControlFlow::Continue(()));
+            };
+            if !matches!(dir, VersionDir::Classic) {
+                return Ok(ControlFlow::Continue(()));
+            }
+            if !scope.matches_entry(&item.group_resource, item.namespace.as_deref(), &item.name) {
+                return Ok(ControlFlow::Continue(()));
+            }
+            let object: Value = serde_json::from_slice(e.data).map_err(|source| {
+                Error::Format(skiff_format::Error::Json {
+                    document: e.path.to_owned(),
+                    source,
+                })
+            })?;
+            if !scope.selectors_match(&object) {
+                return Ok(ControlFlow::Continue(()));
+            }
+            out.push(SideObject {
+                group_resource: item.group_resource.clone(),
+                namespace: item.namespace.clone(),
+                name: item.name.clone(),
+                object,
+            });
+            Ok(ControlFlow::Continue(()))
+        },
+    )
     .await?;
     Ok(out)
 }
@@ -154,7 +168,7 @@ async fn read_cluster(
     progress: &dyn Progress,
     cancel: &CancellationToken,
 ) -> Result<Vec<SideObject>> {
-    let (tx, mut rx) = mpsc::channel(16);
+    let (tx, mut rx) = mpsc::channel::<crate::backup::source::ItemBatch>(16);
     let collect = async move {
         let mut out = Vec::new();
         while let Some(batch) = rx.recv().await {
@@ -178,7 +192,8 @@ async fn read_cluster(
         }
         Ok::<_, Error>(out)
     };
-    let read = read_selected(cluster, scope, false, &ReadOptions::default(), tx, progress, cancel);
+    let opts = ReadOptions::default();
+    let read = read_selected(cluster, scope, false, &opts, tx, progress, cancel);
     let (read, out) = tokio::join!(read, collect);
     read?;
     out
@@ -189,5 +204,7 @@ async fn read_cluster(
 pub async fn cluster_uid(cluster: &Cluster) -> Option<String> {
     let res = ApiResourceInfo::known("", "v1", "namespaces", "Namespace", false);
     let ns = cluster.get(&res, None, "kube-system").await.ok()??;
-    ns.pointer("/metadata/uid").and_then(Value::as_str).map(str::to_owned)
+    ns.pointer("/metadata/uid")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
 }

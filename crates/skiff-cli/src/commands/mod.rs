@@ -11,6 +11,7 @@ use std::sync::Arc;
 pub mod backup;
 pub mod backups;
 pub mod completions;
+pub mod images;
 pub mod inspect;
 pub mod restore;
 pub mod validate;
@@ -33,6 +34,7 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Completions(a) => completions::completions(&a),
         Command::Man(a) => completions::man(&a),
         Command::Velero(a) => velero::run(a).await,
+        Command::Images(a) => images::run(a, &progress).await,
     };
     progress.clear();
     out
@@ -163,14 +165,27 @@ pub async fn open_from(
             "no source: name a backup (--from-backup, with --location for a name) or a cluster (--from-context / --from-kubeconfig)",
         ));
     }
-    let cluster = connect_checked(from.from_kubeconfig.clone(), from.from_context.clone(), max_requests, "source").await?;
+    let cluster = connect_checked(
+        from.from_kubeconfig.clone(),
+        from.from_context.clone(),
+        max_requests,
+        "source",
+    )
+    .await?;
     Ok(skiff_engine::side::Side::Cluster(cluster))
 }
 
+#[allow(dead_code)] // until migrate/preflight/verify land
 /// Connect to the target cluster named by `--to-kubeconfig` / `--to-context` and check that it
 /// answers.
 pub async fn connect_to(to: &ToArgs, max_requests: usize) -> Result<skiff_kube::Cluster, CliError> {
-    connect_checked(to.to_kubeconfig.clone(), to.to_context.clone(), max_requests, "target").await
+    connect_checked(
+        to.to_kubeconfig.clone(),
+        to.to_context.clone(),
+        max_requests,
+        "target",
+    )
+    .await
 }
 
 /// Connect and ask `/version`, so an unknown context or an unreachable server fails here,
@@ -181,7 +196,9 @@ async fn connect_checked(
     max_requests: usize,
     side: &str,
 ) -> Result<skiff_kube::Cluster, CliError> {
-    let named = context.clone().map_or_else(|| "current context".to_owned(), |c| format!("context {c:?}"));
+    let named = context
+        .clone()
+        .map_or_else(|| "current context".to_owned(), |c| format!("context {c:?}"));
     let args = ClusterArgs {
         kubeconfig,
         context,
@@ -197,13 +214,20 @@ async fn connect_checked(
     Ok(cluster)
 }
 
+#[allow(dead_code)] // until migrate/preflight/verify land
 /// Refuse when the source is a live cluster and the same one as the target (their
 /// `kube-system` namespaces have the same UID): a migration onto itself would only collide.
-pub async fn refuse_same_cluster(from: &skiff_engine::side::Side, to: &skiff_kube::Cluster) -> Result<(), CliError> {
+pub async fn refuse_same_cluster(
+    from: &skiff_engine::side::Side,
+    to: &skiff_kube::Cluster,
+) -> Result<(), CliError> {
     let skiff_engine::side::Side::Cluster(source) = from else {
         return Ok(());
     };
-    let (a, b) = tokio::join!(skiff_engine::side::cluster_uid(source), skiff_engine::side::cluster_uid(to));
+    let (a, b) = tokio::join!(
+        skiff_engine::side::cluster_uid(source),
+        skiff_engine::side::cluster_uid(to)
+    );
     if let (Some(a), Some(b)) = (a, b)
         && a == b
     {
