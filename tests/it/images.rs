@@ -1,7 +1,8 @@
 //! What a migration must mirror, against the real tools: two `docker-registry` instances on
 //! loopback, tiny OCI images written by the test kit and pushed with `skopeo copy`, the engine's
-//! image aggregate with a mapping from the first registry to the second, and a real
-//! `skopeo sync --src yaml` run from the YAML the engine renders. The second registry is then read
+//! image aggregate with a mapping from the first registry to the second — through
+//! `skiff images` on a backup tarball — and a real `skopeo sync --src yaml` run from the files
+//! `skiff images --format skopeo-sync --sync-dir` writes. The second registry is then read
 //! through its HTTP API: it must hold exactly the referenced images, by tag and by digest.
 //!
 //! Needs Debian's `docker-registry` and `skopeo` (`bash scripts/provision-testbed.sh`); without
@@ -9,9 +10,11 @@
 
 use std::collections::BTreeMap;
 
+use crate::common::skiff_bin;
 use anyhow::{Context as _, Result, ensure};
 use serde_json::{Value, json};
-use skiff_engine::images::{ImageCollector, Pin, SkopeoSyncOptions, skopeo_sync_plan};
+use skiff_engine::images::{ImageCollector, ImageReport, Pin, SkopeoSyncOptions, skopeo_sync_plan};
+use skiff_format::{ArchiveWriter, ItemRef};
 use skiff_testkit::registry::{OciImage, Registry, Skopeo};
 
 fn deployment(ns: &str, name: &str, containers: &[&str], init: &[&str]) -> Value {
@@ -29,6 +32,19 @@ fn deployment(ns: &str, name: &str, containers: &[&str], init: &[&str]) -> Value
             "template": {"metadata": {"labels": {"app": name}},
                 "spec": {"initContainers": list(init), "containers": list(containers)}}}
     })
+}
+
+/// Runs skiff; its stdout, or an error with stderr unless it exits 0.
+fn skiff(args: &[&str]) -> Result<String> {
+    let out = std::process::Command::new(skiff_bin()?).args(args).output()?;
+    ensure!(
+        out.status.success(),
+        "skiff {}: {}\n{}",
+        args.join(" "),
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8(out.stdout)?)
 }
 
 #[tokio::test]
@@ -74,11 +90,42 @@ async fn skopeo_sync_mirrors_exactly_the_mapped_images() -> Result<()> {
             "spec": {"pools": [{"template": {"spec": {"containers": [{"name": "r", "image": by_tag}]}}}]}}),
         json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "shop"}}),
     ];
+    // Through the CLI, as a user runs it: the objects in a backup tarball written by skiff's
+    // own archive writer, `skiff images <tarball> --image-registry-mappings src:dst -o json`.
+    let tarball = work.path().join("objects.tar.gz");
+    let mut w = ArchiveWriter::new(std::fs::File::create(&tarball)?);
+    for obj in &objects {
+        let (gr, version) = match obj["kind"].as_str() {
+            Some("Deployment") => ("deployments.apps", "apps/v1"),
+            Some("CronJob") => ("cronjobs.batch", "batch/v1"),
+            Some("Runner") => ("runners.ci.example.com", "ci.example.com/v1"),
+            _ => ("configmaps", "v1"),
+        };
+        let item = ItemRef::namespaced(
+            gr,
+            obj["metadata"]["namespace"].as_str().context("ns")?,
+            obj["metadata"]["name"].as_str().context("name")?,
+        );
+        w.add_item(&item, version, &serde_json::to_vec(obj)?)?;
+    }
+    w.finish()?;
+    let tarball = tarball.to_str().context("utf-8 path")?;
+    let mapping = format!("{p1}:{}", dst.host());
+    let out = skiff(&[
+        "images",
+        tarball,
+        "--image-registry-mappings",
+        &mapping,
+        "-o",
+        "json",
+    ])?;
+    let report: ImageReport = serde_json::from_str(&out).context("skiff images -o json")?;
+    // The same objects through the engine directly give the same report.
     let mut collector = ImageCollector::new(BTreeMap::from([(p1.clone(), dst.host())]));
     for obj in &objects {
         collector.add(obj);
     }
-    let report = collector.finish();
+    assert_eq!(report, collector.finish());
     let p2 = dst.host();
     let images: Vec<(&str, usize, Pin, bool)> = report
         .images
@@ -145,12 +192,53 @@ async fn skopeo_sync_mirrors_exactly_the_mapped_images() -> Result<()> {
         .collect();
     assert_eq!(refs, [pinned.manifest_digest.as_str(), "v1"]);
 
+    // `skiff images --format skopeo-sync --sync-dir` writes the same YAML files and a sync.sh;
+    // run each of its skopeo commands (the runner adds --insecure-policy: no policy file here).
+    let sync_dir = work.path().join("sync");
+    let sync_dir_s = sync_dir.to_str().context("utf-8 path")?;
+    let insecure_src = p1.clone();
+    skiff(&[
+        "images",
+        tarball,
+        "--image-registry-mappings",
+        &mapping,
+        "--format",
+        "skopeo-sync",
+        "--sync-dir",
+        sync_dir_s,
+        "--src-insecure-registry",
+        &insecure_src,
+        "--dest-insecure",
+    ])?;
     for (i, job) in plan.jobs.iter().enumerate() {
-        let path = work.path().join(format!("sync-{i}.yaml"));
-        std::fs::write(&path, &job.yaml)?;
-        let args = job.args(&path.display().to_string(), &["--dest-tls-verify=false"]);
+        let written = std::fs::read_to_string(sync_dir.join(format!("sync-{}.yaml", i + 1)))?;
+        assert_eq!(written, job.yaml, "sync-{}.yaml", i + 1);
+    }
+    let script = std::fs::read_to_string(sync_dir.join("sync.sh"))?;
+    let commands: Vec<&str> = script.lines().filter_map(|l| l.strip_prefix("skopeo ")).collect();
+    assert_eq!(commands.len(), plan.jobs.len(), "{script}");
+    for c in commands {
+        let mut args: Vec<String> = c.split_whitespace().map(str::to_owned).collect();
+        // sync.sh runs from its folder: the YAML is named relative to it.
+        for a in &mut args {
+            if a.starts_with("sync-") {
+                *a = sync_dir.join(&*a).display().to_string();
+            }
+        }
+        ensure!(args.iter().any(|a| a == "--dest-tls-verify=false"), "{c}");
         skopeo.run(&args).await?;
     }
+    // Without a mapping nothing is to be mirrored: a usage error (exit 2) saying so.
+    let status = std::process::Command::new(skiff_bin()?)
+        .args(["images", tarball, "--format", "skopeo-sync"])
+        .output()?;
+    assert_eq!(
+        status.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    assert!(String::from_utf8_lossy(&status.stderr).contains("no image to mirror"));
 
     // Exactly the referenced images are in the second registry: no `v2`, no `pinned` tag (the
     // digest reference copies the manifest only), no `team/unused`, and digests preserved.

@@ -30,7 +30,7 @@ use std::time::Duration;
 
 /// The tests of this module run one at a time: kube-controller-manager was seen exiting
 /// (status 255) during start-up while another test loaded its beds on this 2-core machine.
-static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+pub(crate) static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 async fn two_beds() -> Result<(TestBed, TestBed)> {
     Ok((bed().await?, bed().await?))
@@ -512,7 +512,7 @@ async fn seeded_round_trip_rerun_and_storm() -> Result<()> {
         name: "seeded".into(),
     };
     let done = restore::run(
-        &source,
+        &skiff_engine::side::Side::Backup(source),
         &t.cluster,
         Some(store.as_ref()),
         &o,

@@ -68,6 +68,8 @@ pub enum Command {
     Completions(completions::CompletionsArgs),
     /// Print the man page skiff(1), or write one page per command with --out-dir.
     Man(completions::ManArgs),
+    /// Migrate cluster to cluster with no bucket: select like backup, plan and apply like restore (--undo reverts).
+    Migrate(crate::commands::migrate::MigrateArgs),
     /// List the container images the objects in scope use (after registry mappings): what to mirror first.
     Images(crate::commands::images::ImagesArgs),
     /// Install, remove or check Velero itself (for a team that keeps using Velero on the same bucket).

@@ -14,6 +14,7 @@ pub mod hold;
 pub mod images;
 pub mod labels;
 pub mod mappings;
+pub mod migrate;
 pub mod offline;
 pub mod preflight;
 pub mod progress;

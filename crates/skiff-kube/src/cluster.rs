@@ -427,6 +427,38 @@ impl Cluster {
         self.execute(call).await?.json(&ctx)
     }
 
+    /// DELETE an object only if its UID is still `uid` (a precondition: the server answers
+    /// Conflict when the object was replaced since it was read). Background propagation.
+    pub async fn delete_uid(
+        &self,
+        res: &ApiResourceInfo,
+        namespace: Option<&str>,
+        name: &str,
+        uid: Option<&str>,
+        dry_run: bool,
+    ) -> Result<()> {
+        let ctx = context(Verb::Delete, res, namespace).named(name);
+        let mut path = object_path(res, namespace, name, &ctx)?;
+        let mut q = Query::default();
+        q.dry_run(dry_run);
+        q.append_to(&mut path);
+        let mut options = serde_json::json!({
+            "kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background",
+        });
+        if let Some(uid) = uid {
+            options["preconditions"] = serde_json::json!({ "uid": uid });
+        }
+        let call = Call {
+            method: Method::DELETE,
+            path,
+            content_type: Some("application/json"),
+            body: Some(to_body(&options, &ctx)?),
+            ctx: &ctx,
+            max_attempts: None,
+        };
+        self.execute(call).await?.error_for_status(&ctx).map(drop)
+    }
+
     /// DELETE one object (background propagation: dependents are garbage-collected later).
     /// A missing object is an error with [`KubeError::is_not_found`].
     pub async fn delete(

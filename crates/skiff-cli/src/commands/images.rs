@@ -50,6 +50,10 @@ pub struct ImagesArgs {
     /// (`host[:port]`, repeatable).
     #[arg(long, value_delimiter = ',')]
     pub src_insecure_registry: Vec<String>,
+    /// With --format skopeo-sync and --sync-dir: the destination registries are reached without
+    /// TLS verification (`--dest-tls-verify=false` in sync.sh).
+    #[arg(long)]
+    pub dest_insecure: bool,
     /// Output format of the list.
     #[arg(long, short = 'o', value_enum, default_value_t = Output::Table)]
     pub output: Output,
@@ -102,7 +106,7 @@ pub async fn run(a: ImagesArgs, progress: &CliProgress) -> Result<u8, CliError> 
                     ))
                     .hint("pass --sync-dir <folder> to get one YAML per destination and a sync.sh running them"));
                 }
-                Some(dir) => write_sync_dir(dir, &plan)?,
+                Some(dir) => write_sync_dir(dir, &plan, a.dest_insecure)?,
             }
             for c in &plan.conflicts {
                 tracing::warn!(image = %c, "several source images map onto this image: not mirrored; fix the mappings");
@@ -172,7 +176,13 @@ fn print_list(report: &skiff_engine::images::ImageReport, out: Output) -> Result
 fn write_sync_dir(
     dir: &std::path::Path,
     plan: &skiff_engine::images::SkopeoSyncPlan,
+    dest_insecure: bool,
 ) -> Result<(), CliError> {
+    let dest_flags: &[&str] = if dest_insecure {
+        &["--dest-tls-verify=false"]
+    } else {
+        &[]
+    };
     let io = |what: &str, e: std::io::Error| CliError::usage(format!("write {what}: {e}"));
     std::fs::create_dir_all(dir).map_err(|e| io(&dir.display().to_string(), e))?;
     let mut script = String::from(
@@ -182,11 +192,15 @@ fn write_sync_dir(
         let name = format!("sync-{}.yaml", n + 1);
         let path = dir.join(&name);
         std::fs::write(&path, &job.yaml).map_err(|e| io(&path.display().to_string(), e))?;
-        let args: Vec<String> = job.args(&name, &[]).iter().map(|a| shell_quote(a)).collect();
+        let args: Vec<String> = job
+            .args(&name, dest_flags)
+            .iter()
+            .map(|a| shell_quote(a))
+            .collect();
         let _ = writeln!(script, "skopeo {}", args.join(" "));
     }
     for c in &plan.copies {
-        let args: Vec<String> = c.args(&[]).iter().map(|a| shell_quote(a)).collect();
+        let args: Vec<String> = c.args(dest_flags).iter().map(|a| shell_quote(a)).collect();
         let _ = writeln!(script, "skopeo {}", args.join(" "));
     }
     let path = dir.join("sync.sh");

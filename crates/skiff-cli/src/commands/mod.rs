@@ -13,6 +13,7 @@ pub mod backups;
 pub mod completions;
 pub mod images;
 pub mod inspect;
+pub mod migrate;
 pub mod restore;
 pub mod validate;
 pub mod velero;
@@ -27,7 +28,7 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
     let progress = CliProgress::new(mode);
     let out = match cli.command {
         Command::Backup(a) => backup::run(a, &progress).await,
-        Command::Restore(a) => restore::run(a, &progress).await,
+        Command::Restore(a) => Box::pin(restore::run(a, &progress)).await,
         Command::Backups(c) => backups::run(c, &progress).await,
         Command::Inspect(a) => inspect::run(a, &progress).await,
         Command::Validate(a) => validate::run(a, &progress).await,
@@ -35,6 +36,7 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Man(a) => completions::man(&a),
         Command::Velero(a) => velero::run(a).await,
         Command::Images(a) => images::run(a, &progress).await,
+        Command::Migrate(a) => Box::pin(migrate::run(a, &progress)).await,
     };
     progress.clear();
     out
@@ -175,7 +177,6 @@ pub async fn open_from(
     Ok(skiff_engine::side::Side::Cluster(cluster))
 }
 
-#[allow(dead_code)] // until migrate/preflight/verify land
 /// Connect to the target cluster named by `--to-kubeconfig` / `--to-context` and check that it
 /// answers.
 pub async fn connect_to(to: &ToArgs, max_requests: usize) -> Result<skiff_kube::Cluster, CliError> {
@@ -214,7 +215,6 @@ async fn connect_checked(
     Ok(cluster)
 }
 
-#[allow(dead_code)] // until migrate/preflight/verify land
 /// Refuse when the source is a live cluster and the same one as the target (their
 /// `kube-system` namespaces have the same UID): a migration onto itself would only collide.
 pub async fn refuse_same_cluster(

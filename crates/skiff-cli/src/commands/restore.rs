@@ -11,6 +11,7 @@ use skiff_engine::restore::{
     self, DryRun, ExecOptions, ExistingResourcePolicy, Outcome, ResourceModifiers, ResourcePriorities,
     RestoreError, RestoreOptions, RestorePhase, RestoreReport,
 };
+use skiff_engine::side::Side;
 use skiff_engine::{Mappings, Scope, offline};
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -29,6 +30,14 @@ pub struct RestoreArgs {
     /// Cluster.
     #[command(flatten)]
     pub cluster: ClusterArgs,
+    /// What to apply and how (shared with `skiff migrate`).
+    #[command(flatten)]
+    pub apply: ApplyArgs,
+}
+
+/// What to apply and how: the options `skiff restore` and `skiff migrate` share.
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
     /// Which objects of the backup (namespaces are the original ones).
     #[command(flatten)]
     pub scope: ScopeArgs,
@@ -80,7 +89,35 @@ fn existing_policy_parser() -> impl clap::builder::TypedValueParser<Value = Exis
 pub async fn run(a: RestoreArgs, progress: &CliProgress) -> Result<u8, CliError> {
     let store = open_store(&a.location).await?;
     let source = offline::resolve_source(&a.from_backup, store.clone())?;
-    let opts = restore_options(&a, &source.name())?;
+    let name = a
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("{}-{}", source.name(), chrono::Utc::now().format("%Y%m%d%H%M%S")));
+    let opts = restore_options(&a.apply, name, &source.name())?;
+    let cluster = connect(&a.cluster).await?;
+    let (code, _) = Box::pin(apply(
+        &Side::Backup(source),
+        &cluster,
+        store.as_deref(),
+        &opts,
+        &a.apply,
+        progress,
+    ))
+    .await?;
+    Ok(code)
+}
+
+/// Plan `source` against `cluster` and print the plan (`--dry-run`) or run it and print the
+/// report; the exit code and, when it ran, the report. `skiff restore` and `skiff migrate`
+/// both end here.
+pub async fn apply(
+    source: &Side,
+    cluster: &skiff_kube::Cluster,
+    results: Option<&dyn skiff_store::BackupStore>,
+    opts: &RestoreOptions,
+    a: &ApplyArgs,
+    progress: &CliProgress,
+) -> Result<(u8, Option<RestoreReport>), CliError> {
     let exec = ExecOptions {
         concurrency: a.concurrency.max(1),
         server_dry_run: a.server_dry_run,
@@ -88,55 +125,45 @@ pub async fn run(a: RestoreArgs, progress: &CliProgress) -> Result<u8, CliError>
         wait_timeout: std::time::Duration::from_secs(a.wait_timeout),
         observer: None,
     };
-    let cluster = connect(&a.cluster).await?;
     let cancel = tokio_util_cancel();
     if a.dry_run {
-        let dry = restore::dry_run(&source, &cluster, &opts, &exec, progress, &cancel)
+        let dry = Box::pin(restore::dry_run(source, cluster, opts, &exec, progress, &cancel))
             .await
             .map_err(restore_error)?;
         progress.clear();
         print_dry_run(&dry, a.output)?;
-        return Ok(code::OK);
+        return Ok((code::OK, None));
     }
-    let done = restore::run(
-        &source,
-        &cluster,
-        store.as_deref(),
-        &opts,
-        &exec,
-        progress,
-        &cancel,
-    )
+    let done = Box::pin(restore::run(
+        source, cluster, results, opts, &exec, progress, &cancel,
+    ))
     .await
     .map_err(restore_error)?;
     progress.clear();
     if let Some(e) = &done.documents_error {
         eprintln!(
-            "warning: could not write the restore's results to the location: {}",
+            "warning: could not write the results to the location: {}",
             chain(e)
         );
     }
-    let report = &done.report;
-    print_report(report, a.output)?;
-    if report.interrupted && cancel.is_cancelled() {
-        return Ok(code::INTERRUPTED);
-    }
-    Ok(
-        if report.failures() > 0 || report.phase != RestorePhase::Completed {
-            code::ITEM_FAILURES
-        } else {
-            code::OK
-        },
-    )
+    let report = done.report;
+    print_report(&report, a.output)?;
+    let code = if report.interrupted && cancel.is_cancelled() {
+        code::INTERRUPTED
+    } else if report.failures() > 0 || report.phase != RestorePhase::Completed {
+        code::ITEM_FAILURES
+    } else {
+        code::OK
+    };
+    Ok((code, Some(report)))
 }
 
-/// The engine's options from the arguments (the restore name defaults to
-/// `<backup>-<timestamp>`).
-fn restore_options(a: &RestoreArgs, backup_name: &str) -> Result<RestoreOptions, CliError> {
-    let restore_name = a
-        .name
-        .clone()
-        .unwrap_or_else(|| format!("{backup_name}-{}", chrono::Utc::now().format("%Y%m%d%H%M%S")));
+/// The engine's options from the arguments.
+pub fn restore_options(
+    a: &ApplyArgs,
+    restore_name: String,
+    backup_name: &str,
+) -> Result<RestoreOptions, CliError> {
     skiff_store::layout::validate_restore_name(&restore_name)?;
     let modifiers = match &a.resource_modifiers {
         Some(path) => {

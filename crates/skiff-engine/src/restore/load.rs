@@ -128,3 +128,57 @@ pub async fn load_items(source: &BackupSource, progress: &dyn Progress) -> Resul
     items.shrink_to_fit();
     Ok(items)
 }
+
+/// Read every object in `scope` from a live cluster (the backup pipeline's selection, each
+/// group's preferred version) into the same compact item store as [`load_items`]: what
+/// `skiff migrate` plans from, with no archive in between.
+pub async fn load_live(
+    cluster: &skiff_kube::Cluster,
+    scope: &crate::scope::Scope,
+    progress: &dyn Progress,
+    cancel: &tokio_util::sync::CancellationToken,
+) -> Result<Vec<BackupItem>> {
+    use crate::backup::source::{ItemBatch, ReadOptions, read_selected};
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<ItemBatch>(16);
+    let collect = async move {
+        let mut acc = Loading::default();
+        while let Some(batch) = rx.recv().await {
+            for s in batch.into_iter().filter(|s| s.preferred) {
+                let object: Value = serde_json::from_slice(&s.json).map_err(|source| {
+                    Error::Format(skiff_format::Error::Json {
+                        document: s.item.to_string(),
+                        source,
+                    })
+                })?;
+                let api_version = object
+                    .get("apiVersion")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string();
+                let raw = RawJson::with_dict(&object, acc.dict.as_ref());
+                if raw.dict().is_none() {
+                    acc.plain_bytes += s.json.len();
+                }
+                acc.items.push(BackupItem {
+                    group_resource: s.item.group_resource,
+                    namespace: s.item.namespace,
+                    name: s.item.name,
+                    api_version,
+                    object: raw,
+                    alt_versions: Vec::new(),
+                });
+                acc.maybe_train();
+            }
+        }
+        Ok::<_, Error>(acc.items)
+    };
+    let opts = ReadOptions::default();
+    let read = read_selected(cluster, scope, false, &opts, tx, progress, cancel);
+    let (read, items) = tokio::join!(read, collect);
+    read?;
+    let mut items = items?;
+    items.sort_by(|a, b| item_key(a).cmp(&item_key(b)));
+    items.dedup_by(|later, first| item_key(later) == item_key(first));
+    items.shrink_to_fit();
+    Ok(items)
+}

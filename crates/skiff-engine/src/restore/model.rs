@@ -153,7 +153,7 @@ pub struct PlannedItem {
 }
 
 /// The API endpoint and identity of a planned object in the target.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct TargetRef {
     /// `apiVersion` sent.
     pub api_version: String,

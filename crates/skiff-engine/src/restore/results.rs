@@ -111,6 +111,9 @@ pub struct RestoreReport {
     pub seconds: f64,
     /// Whether the run stopped early (Ctrl-C or --fail-fast).
     pub interrupted: bool,
+    /// The objects this run created, in creation order (what `skiff migrate --undo` may delete).
+    #[serde(skip)]
+    pub created: Vec<super::model::TargetRef>,
     /// `<apiVersion>/<Kind>` → `ns/name(action)` entries (Velero's restore resource list).
     #[serde(skip)]
     pub resource_list: BTreeMap<String, Vec<String>>,
@@ -133,6 +136,7 @@ impl RestoreReport {
             started: Utc::now(),
             seconds: 0.0,
             interrupted: false,
+            created: Vec::new(),
             resource_list: BTreeMap::new(),
             logs: Vec::new(),
         };
@@ -176,6 +180,9 @@ impl RestoreReport {
         let t = &item.target;
         *self.counts.entry(outcome).or_default() += 1;
         let key = item.source.to_string();
+        if outcome == Outcome::Created && !self.server_dry_run {
+            self.created.push(t.clone());
+        }
         let action = match outcome {
             Outcome::Created => "created",
             Outcome::Updated | Outcome::Unchanged => "updated",
@@ -308,6 +315,7 @@ mod tests {
             started: Utc::now(),
             seconds: 0.0,
             interrupted: false,
+            created: Vec::new(),
             resource_list: BTreeMap::new(),
             logs: vec![(Utc::now(), LogLevel::Info, "restore completed".into())],
         };

@@ -12,8 +12,8 @@ use super::options::RestoreOptions;
 use super::plan::plan_owned;
 use super::results::{RestoreReport, write_restore_documents};
 use crate::error::Error;
-use crate::offline::BackupSource;
 use crate::progress::Progress;
+use crate::side::Side;
 use skiff_kube::Cluster;
 use skiff_store::BackupStore;
 use tokio_util::sync::CancellationToken;
@@ -39,12 +39,12 @@ pub struct DryRun {
     pub existing: Vec<String>,
 }
 
-/// Restore `source` into `cluster`: the plan is made and run, and the results documents are
+/// Restore `source` — a backup, or a live cluster for `skiff migrate` — into `cluster`: the plan is made and run, and the results documents are
 /// written to `results` (unless `exec.server_dry_run`). Per-item failures are in the report;
 /// an error means nothing was restored (bad options, unreadable backup, unreachable cluster,
 /// or cancellation before the first item).
 pub async fn run(
-    source: &BackupSource,
+    source: &Side,
     cluster: &Cluster,
     results: Option<&dyn BackupStore>,
     opts: &RestoreOptions,
@@ -71,7 +71,7 @@ pub async fn run(
 /// The plan [`run`] would run with the same inputs, and which planned objects already exist in
 /// the target (live GETs, `exec.concurrency` at once). Changes nothing.
 pub async fn dry_run(
-    source: &BackupSource,
+    source: &Side,
     cluster: &Cluster,
     opts: &RestoreOptions,
     exec: &ExecOptions,
@@ -91,7 +91,7 @@ pub async fn dry_run(
 /// The plan of a restore: the backup's items and the target's discovery + facts read at once,
 /// then planned (consuming the items: each item's JSON is freed once its final JSON is made).
 async fn prepare(
-    source: &BackupSource,
+    source: &Side,
     cluster: &Cluster,
     opts: &RestoreOptions,
     progress: &dyn Progress,
@@ -114,7 +114,13 @@ async fn prepare(
         lap("target facts");
         Ok::<_, Error>((surface, facts))
     };
-    let read = async { tokio::join!(load_items(source, progress), target) };
+    let items = async {
+        match source {
+            Side::Backup(b) => load_items(b, progress).await,
+            Side::Cluster(c) => Box::pin(super::load::load_live(c, &opts.scope, progress, cancel)).await,
+        }
+    };
+    let read = async { tokio::join!(items, target) };
     let (items, target) = tokio::select! {
         read = read => read,
         () = cancel.cancelled() => return Err(Error::Interrupted.into()),
