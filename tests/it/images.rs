@@ -96,9 +96,9 @@ async fn skopeo_sync_mirrors_exactly_the_mapped_images() -> Result<()> {
     let mut w = ArchiveWriter::new(std::fs::File::create(&tarball)?);
     for obj in &objects {
         let (gr, version) = match obj["kind"].as_str() {
-            Some("Deployment") => ("deployments.apps", "apps/v1"),
-            Some("CronJob") => ("cronjobs.batch", "batch/v1"),
-            Some("Runner") => ("runners.ci.example.com", "ci.example.com/v1"),
+            Some("Deployment") => ("deployments.apps", "v1"),
+            Some("CronJob") => ("cronjobs.batch", "v1"),
+            Some("Runner") => ("runners.ci.example.com", "v1"),
             _ => ("configmaps", "v1"),
         };
         let item = ItemRef::namespaced(

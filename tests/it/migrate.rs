@@ -221,8 +221,8 @@ async fn migrate_dry_run_apply_rerun_archive_undo() -> Result<()> {
     let archive = work.path().join("bucket");
     let archive_s = path(&archive)?;
     let mut args = base("m2");
-    args[8] = "shop:shop-archived".to_owned();
-    args[10] = path(&work.path().join("m2.json"))?;
+    args[9] = "shop:shop-archived".to_owned();
+    args[11] = path(&work.path().join("m2.json"))?;
     args.extend(["--archive".to_owned(), archive_s.clone()]);
     ok(run(args)?, "migrate --archive")?;
     ok(
