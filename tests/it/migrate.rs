@@ -239,6 +239,24 @@ async fn migrate_dry_run_apply_rerun_archive_undo() -> Result<()> {
             .is_some()
     );
 
+    // --hold: the Deployment lands at 0 replicas with the original count recorded.
+    let mut args = base("m3");
+    args[9] = "shop:shop-held".to_owned();
+    args[11] = path(&work.path().join("m3.json"))?;
+    args.push("--hold".to_owned());
+    ok(run(args)?, "migrate --hold")?;
+    let held = get(&tgt, "Deployment", Some("shop-held"), "web")
+        .await?
+        .context("held deployment")?;
+    ensure!(held["spec"]["replicas"] == 0, "not held: {}", held["spec"]);
+    let note = held["metadata"]["annotations"]["skiff.io/hold"]
+        .as_str()
+        .context("hold annotation")?;
+    ensure!(
+        note.contains("replicas") && note.contains('2'),
+        "hold record: {note}"
+    );
+
     // Undo: what m1 created goes; the pre-existing namespace and ConfigMap stay.
     let mut args = base("m1");
     args.push("--undo".to_owned());

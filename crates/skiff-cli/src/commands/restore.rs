@@ -59,6 +59,14 @@ pub struct ApplyArgs {
     /// Skip objects a restored controller recreates (Pods of `ReplicaSets`, `ReplicaSets` of Deployments, …).
     #[arg(long)]
     pub skip_owned: bool,
+    /// Land workloads without running them: Deployments/StatefulSets/ReplicaSets at 0 replicas,
+    /// cron jobs suspended, daemon sets kept off every node, Jobs and bare Pods left out; the
+    /// original values are kept in the `skiff.io/hold` annotation for the release.
+    #[arg(long)]
+    pub hold: bool,
+    /// With --hold: rules for custom resources (YAML `holds: [{groupResource, patch: [...]}]`).
+    #[arg(long, requires = "hold")]
+    pub hold_rules: Option<PathBuf>,
     /// Print the plan and change nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -187,8 +195,24 @@ pub fn restore_options(
         resource_priorities: priorities,
         preserve_node_ports: a.preserve_nodeports,
         skip_owned: a.skip_owned,
+        hold: hold_rules(a)?,
         ..RestoreOptions::default()
     })
+}
+
+/// The hold rules of `--hold` / `--hold-rules`.
+fn hold_rules(a: &ApplyArgs) -> Result<Option<skiff_engine::hold::HoldRules>, CliError> {
+    if !a.hold {
+        return Ok(None);
+    }
+    let Some(path) = &a.hold_rules else {
+        return Ok(Some(skiff_engine::hold::HoldRules::default()));
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CliError::usage(format!("read --hold-rules {}: {e}", path.display())))?;
+    skiff_engine::hold::HoldRules::parse(&text)
+        .map(Some)
+        .map_err(|e| CliError::usage(format!("--hold-rules {}: {e}", path.display())))
 }
 
 /// A plan that cannot be made is a usage error (exit 2); the rest maps as every engine error.

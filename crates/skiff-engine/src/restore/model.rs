@@ -244,6 +244,8 @@ pub enum SkipReason {
     },
     /// The same item appears twice in the input.
     Duplicate,
+    /// A Job or bare Pod under `--hold`: created at the release, not now.
+    HeldUntilRelease,
 }
 
 impl fmt::Display for SkipReason {
@@ -274,6 +276,7 @@ impl fmt::Display for SkipReason {
                 write!(f, "storage class {storage_class} does not exist in the target")
             }
             Self::Duplicate => f.write_str("duplicate item in the backup"),
+            Self::HeldUntilRelease => f.write_str("held: created at the release"),
         }
     }
 }

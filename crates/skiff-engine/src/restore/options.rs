@@ -65,4 +65,8 @@ pub struct RestoreOptions {
     pub skip_owned: bool,
     /// Status restore filter.
     pub restore_status: RestoreStatusFilter,
+    /// Land workloads held (`--hold`, see [`crate::hold`]): scaled to zero, suspended, kept off
+    /// every node; Jobs and bare Pods are left for the release.
+    #[serde(skip)]
+    pub hold: Option<crate::hold::HoldRules>,
 }

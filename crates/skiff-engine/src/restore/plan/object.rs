@@ -130,6 +130,20 @@ impl Planner<'_> {
                 });
             }
         }
+        if let Some(rules) = &self.opts.hold {
+            match crate::hold::hold(gr, &mut obj, rules) {
+                Ok(crate::hold::HoldOutcome::Held(fields)) => {
+                    item_actions.push(format!("held: {}", fields.join(", ")));
+                }
+                Ok(crate::hold::HoldOutcome::Deferred) => return Err(SkipReason::HeldUntilRelease),
+                Ok(crate::hold::HoldOutcome::NotHeld) => {}
+                Err(e) => self.errors.push(ItemError {
+                    key: item.key(),
+                    namespace: target_namespace.clone(),
+                    message: format!("error holding {}: {e}", item.key()),
+                }),
+            }
+        }
         if let (Some(ns), Some(md)) = (
             &target_namespace,
             obj.get_mut("metadata").and_then(Value::as_object_mut),
