@@ -1133,3 +1133,50 @@ fn issue11_no_silent_data_changes() -> Result<()> {
     ensure!(v.stdout.contains("1005 errors"), "{}", v.stdout);
     Ok(())
 }
+
+/// `skiff backups prune`: only backups past `status.expiration` go (velero-backup.json first, then
+/// the folder); `--dry-run` deletes nothing; a backup still being written (no velero-backup.json)
+/// is never touched.
+#[test]
+fn backups_prune_deletes_only_expired_backups() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let loc = dir.path().join("bucket");
+    let tarball = configmaps_tarball(&[("a", "")]);
+    for (name, expiration) in [("old", "2020-01-01T00:00:00Z"), ("fresh", "2999-01-01T00:00:00Z")] {
+        let folder = loc.join("backups").join(name);
+        backup_folder(&folder, name, name, &tarball)?;
+        let mut doc: Value = serde_json::from_slice(&backup_json(name))?;
+        doc["status"]["expiration"] = Value::from(expiration);
+        std::fs::write(folder.join("velero-backup.json"), serde_json::to_vec(&doc)?)?;
+    }
+    // Being written: a tarball and no velero-backup.json yet.
+    let writing = loc.join("backups/writing");
+    std::fs::create_dir_all(&writing)?;
+    std::fs::write(writing.join("writing.tar.gz"), &tarball)?;
+    let loc_s = utf8(&loc)?;
+
+    let dry = skiff(&["backups", "prune", "--location", loc_s, "--dry-run", "-o", "json"])?;
+    ensure!(dry.code == 0, "{}", dry.stderr);
+    let listed: Value = serde_json::from_str(&dry.stdout)?;
+    ensure!(
+        listed.as_array().map(Vec::len) == Some(1) && listed[0]["name"] == "old",
+        "{listed}"
+    );
+    ensure!(loc.join("backups/old/old.tar.gz").is_file(), "dry run deleted");
+
+    let run = skiff(&["backups", "prune", "--location", loc_s])?;
+    ensure!(run.code == 0, "{}", run.stderr);
+    ensure!(run.stdout.contains("deleted old"), "{}", run.stdout);
+    ensure!(
+        !loc.join("backups/old/old.tar.gz").exists() && !loc.join("backups/old/velero-backup.json").exists()
+    );
+    ensure!(
+        loc.join("backups/fresh/velero-backup.json").is_file(),
+        "an unexpired backup was deleted"
+    );
+    ensure!(
+        loc.join("backups/writing/writing.tar.gz").is_file(),
+        "a backup being written was touched"
+    );
+    Ok(())
+}

@@ -43,6 +43,21 @@ pub enum BackupsCommand {
         #[arg(long)]
         confirm: bool,
     },
+    /// Delete the backups past their expiration (`status.expiration`), as Velero's garbage
+    /// collector does: each backup's `velero-backup.json` first, then everything else under
+    /// `backups/<name>/`. A backup still being written has no `velero-backup.json` yet and is
+    /// never listed, so never touched.
+    Prune {
+        /// Location.
+        #[command(flatten)]
+        location: LocationArgs,
+        /// List what would be deleted; delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Output format.
+        #[arg(long, short = 'o', value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
 }
 
 /// Run a `backups` subcommand.
@@ -114,7 +129,74 @@ pub async fn run(cmd: BackupsCommand, progress: &CliProgress) -> Result<u8, CliE
             eprintln!("deleted backup {name:?} ({n} objects)");
             Ok(code::OK)
         }
+        BackupsCommand::Prune {
+            location,
+            dry_run,
+            output,
+        } => prune(&location, dry_run, output).await,
     }
+}
+
+/// `skiff backups prune`.
+async fn prune(location: &LocationArgs, dry_run: bool, output: Output) -> Result<u8, CliError> {
+    let store = require_store(open_store(location).await?)?;
+    let rows = catalog::list(&store).await?;
+    let now = chrono::Utc::now();
+    let expired: Vec<&catalog::CatalogEntry> = rows
+        .iter()
+        .filter(|r| {
+            chrono::DateTime::parse_from_rfc3339(&r.expires)
+                .is_ok_and(|t| t.with_timezone(&chrono::Utc) <= now)
+        })
+        .collect();
+    let mut done = Vec::new();
+    let mut failed = 0;
+    for r in &expired {
+        if dry_run {
+            done.push(serde_json::json!({"name": r.name, "expired": r.expires, "deleted": false}));
+            continue;
+        }
+        match catalog::delete(&store, &r.name).await {
+            Ok(n) => done.push(
+                serde_json::json!({"name": r.name, "expired": r.expires, "deleted": true, "objects": n}),
+            ),
+            Err(e) => {
+                failed += 1;
+                eprintln!(
+                    "error: could not delete backup {:?}: {}",
+                    esc(&r.name),
+                    crate::exit::chain(&e)
+                );
+            }
+        }
+    }
+    if output == Output::Table {
+        let mut text = String::new();
+        for d in &done {
+            let _ = writeln!(
+                text,
+                "{} {} (expired {})",
+                if dry_run { "would delete" } else { "deleted" },
+                esc(d["name"].as_str().unwrap_or_default()),
+                esc(d["expired"].as_str().unwrap_or_default())
+            );
+        }
+        let _ = writeln!(
+            text,
+            "{} of {} backups expired{}",
+            expired.len(),
+            rows.len(),
+            if dry_run {
+                " (dry run: nothing deleted)"
+            } else {
+                ""
+            }
+        );
+        output::text_out(&text)?;
+    } else {
+        output::data(&done, output)?;
+    }
+    Ok(if failed == 0 { code::OK } else { code::STORAGE })
 }
 
 /// `velero backup describe --details`-style text.
