@@ -908,6 +908,38 @@ async fn backup_and_restore_crs_for_a_velero_in_the_cluster() -> Result<()> {
         "{out:?}"
     );
 
+    // `skiff backup` itself registers its backup with the Velero in the cluster.
+    let dir = tempfile::tempdir()?;
+    let creds = dir.path().join("creds");
+    std::fs::write(&creds, s3.credentials_file_contents())?;
+    let creds_s = creds.to_str().context("utf-8")?;
+    let endpoint = s3.endpoint();
+    skiff(
+        Some(&bed),
+        &[
+            "backup",
+            "b-cli",
+            "--location",
+            &url,
+            "--s3-endpoint",
+            &endpoint,
+            "--credentials-file",
+            creds_s,
+            "--include-namespaces",
+            "app",
+        ],
+    )?
+    .expect(0, "skiff backup with Velero installed")?;
+    let cr = cluster
+        .get(&res("Backup"), Some("velero"), "b-cli")
+        .await?
+        .context("skiff backup did not create its Backup CR")?;
+    ensure!(
+        cr["status"]["phase"] == "Completed"
+            && cr["metadata"]["labels"]["velero.io/storage-location"] == "default",
+        "{cr}"
+    );
+
     // The Restore CR of a skiff restore.
     let t = Utc::now();
     let params = RestoreCrParams {

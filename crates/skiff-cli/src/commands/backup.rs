@@ -74,7 +74,12 @@ pub async fn run(a: BackupArgs, progress: &CliProgress) -> Result<u8, CliError> 
     let report = skiff_engine::backup::run_backup(&cluster, store.clone(), &opts, progress, &cancel).await;
     progress.clear();
     let report = match report {
-        Ok(r) => r,
+        Ok(r) => {
+            if r.phase == BackupPhase::Completed || r.phase == BackupPhase::PartiallyFailed {
+                super::register_with_velero(&cluster, store.clone(), &a.location, &a.name).await;
+            }
+            r
+        }
         Err(skiff_engine::Error::Interrupted) => {
             return Err(CliError::Interrupted {
                 message: format!("backup {:?} interrupted; nothing was committed", a.name),

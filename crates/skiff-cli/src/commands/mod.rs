@@ -135,6 +135,60 @@ pub async fn connect(args: &ClusterArgs) -> Result<skiff_kube::Cluster, CliError
     Ok(skiff_kube::Cluster::connect(&config, limiter).await?)
 }
 
+/// Bucket and prefix of an S3 location (`None` for a folder or an unreadable BSL file).
+pub fn s3_bucket_prefix(args: &LocationArgs) -> Option<(String, String)> {
+    let loc = args.location.as_deref()?;
+    let path = std::path::Path::new(loc);
+    let location = if path.is_file() {
+        skiff_store::location::BackupStorageLocation::from_file(path)
+            .ok()?
+            .location()
+    } else {
+        Location::parse(loc).ok()?
+    };
+    match location {
+        Location::S3 { bucket, prefix, .. } => Some((bucket, prefix)),
+        Location::Local(_) => None,
+    }
+}
+
+/// Where Velero runs in `cluster` with a `BackupStorageLocation` on the same bucket and prefix,
+/// create the Backup object of backup `name` at once (as Velero's sync would); warnings only.
+pub async fn register_with_velero(
+    cluster: &skiff_kube::Cluster,
+    store: Arc<dyn BackupStore>,
+    location: &LocationArgs,
+    name: &str,
+) {
+    let Some((bucket, prefix)) = s3_bucket_prefix(location) else {
+        return;
+    };
+    let source = skiff_engine::offline::BackupSource::Stored {
+        store,
+        name: name.to_owned(),
+    };
+    let doc = match skiff_engine::offline::read_backup_doc(&source).await {
+        Ok(Some(doc)) => doc,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::warn!(backup = name, error = %crate::exit::chain(&e), "cannot read velero-backup.json back: not registered with Velero");
+            return;
+        }
+    };
+    let out =
+        skiff_engine::velero::register_backup(cluster, &bucket, &prefix, &doc, chrono::Utc::now()).await;
+    for w in &out.warnings {
+        if w.contains("not installed") {
+            tracing::debug!("{w}");
+        } else {
+            tracing::warn!("{w}");
+        }
+    }
+    for c in &out.created {
+        tracing::info!(object = %c, "registered with Velero");
+    }
+}
+
 /// Open the source side named by `--from-backup` (or `backup`, a positional name) or
 /// `--from-kubeconfig` / `--from-context`.
 pub async fn open_from(
