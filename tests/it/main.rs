@@ -7,5 +7,6 @@ mod exit_codes;
 mod images;
 mod migrate;
 mod restore;
+mod schedule;
 mod terminal;
 mod velero;

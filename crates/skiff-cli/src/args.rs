@@ -70,6 +70,9 @@ pub enum Command {
     Man(completions::ManArgs),
     /// Migrate cluster to cluster with no bucket: select like backup, plan and apply like restore (--undo reverts).
     Migrate(crate::commands::migrate::MigrateArgs),
+    /// Scheduled backups: a cron job running `skiff backup` in the cluster.
+    #[command(subcommand)]
+    Schedule(crate::commands::schedule::ScheduleCommand),
     /// List the container images the objects in scope use (after registry mappings): what to mirror first.
     Images(crate::commands::images::ImagesArgs),
     /// Install, remove or check Velero itself (for a team that keeps using Velero on the same bucket).

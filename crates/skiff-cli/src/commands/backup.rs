@@ -45,6 +45,10 @@ pub struct BackupArgs {
     /// gzip level (1-9).
     #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(0..=9))]
     pub compression_level: u32,
+    /// Name the backup `<name>-<UTC YYYYMMDDHHMMSS>`, as Velero names a schedule's backups
+    /// (what `skiff schedule` runs).
+    #[arg(long)]
+    pub timestamped: bool,
     /// Accepted for Velero CLI compatibility: skiff always waits for completion.
     #[arg(long)]
     pub wait: bool,
@@ -54,7 +58,10 @@ pub struct BackupArgs {
 }
 
 /// Run a backup.
-pub async fn run(a: BackupArgs, progress: &CliProgress) -> Result<u8, CliError> {
+pub async fn run(mut a: BackupArgs, progress: &CliProgress) -> Result<u8, CliError> {
+    if a.timestamped {
+        a.name = format!("{}-{}", a.name, chrono::Utc::now().format("%Y%m%d%H%M%S"));
+    }
     let store = require_store(open_store(&a.location).await?)?;
     let scope = Scope::try_from(&a.scope)?;
     let cluster = connect(&a.cluster).await?;

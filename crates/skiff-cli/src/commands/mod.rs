@@ -15,6 +15,7 @@ pub mod images;
 pub mod inspect;
 pub mod migrate;
 pub mod restore;
+pub mod schedule;
 pub mod validate;
 pub mod velero;
 
@@ -36,6 +37,7 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Man(a) => completions::man(&a),
         Command::Velero(a) => velero::run(a).await,
         Command::Images(a) => images::run(a, &progress).await,
+        Command::Schedule(c) => schedule::run(c).await,
         Command::Migrate(a) => Box::pin(migrate::run(a, &progress)).await,
     };
     progress.clear();
