@@ -5,6 +5,7 @@ mod cli;
 mod common;
 mod exit_codes;
 mod images;
+mod preflight;
 mod restore;
 mod terminal;
 mod velero;

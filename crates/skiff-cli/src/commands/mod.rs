@@ -12,6 +12,7 @@ pub mod backup;
 pub mod backups;
 pub mod completions;
 pub mod inspect;
+pub mod preflight;
 pub mod restore;
 pub mod validate;
 pub mod velero;
@@ -33,6 +34,7 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Completions(a) => completions::completions(&a),
         Command::Man(a) => completions::man(&a),
         Command::Velero(a) => velero::run(a).await,
+        Command::Preflight(a) => preflight::run(a, &progress).await,
     };
     progress.clear();
     out
