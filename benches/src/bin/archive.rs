@@ -9,14 +9,17 @@
 //! * write: skiff's parallel multi-member writer vs single-threaded `gzip -6 -c` over the exact same
 //!   uncompressed tar stream (MB/s of tar input, objects/s, compressed ratio);
 //! * read/validate: skiff's reader parsing every item entry as JSON vs `gzip -dc | tar -x` into a
-//!   temporary directory (docs/s).
+//!   temporary directory (docs/s);
+//! * validate: `skiff validate` with every check (the engine's `offline::validate` on a backup
+//!   folder holding the archive, its integrity index, resource list and `velero-backup.json`),
+//!   one reading thread, in docs/s against the same `gzip -dc | tar -x` baseline.
 #![allow(clippy::print_stdout, clippy::print_stderr, clippy::exit)]
 
 use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, bail, ensure};
 use clap::Parser;
 use skiff_format::docs::ItemHead;
 use skiff_format::{ArchiveReader, ArchiveWriter, EntryKind, ItemRef, WriterOptions, gojson};
@@ -75,6 +78,72 @@ fn items_for(n: usize, seed: u64) -> Vec<(ItemRef, &'static str, Vec<u8>)> {
         .collect();
     out.sort_by(|a, b| a.0.group_resource.cmp(&b.0.group_resource));
     out
+}
+
+/// A backup folder `<dir>/bench/` for `offline::validate`: the archive, its index, a resource
+/// list and `velero-backup.json`, all consistent (so validate finds nothing and runs every check).
+fn backup_folder(
+    dir: &std::path::Path,
+    items: &[(ItemRef, &'static str, Vec<u8>)],
+    archive: &[u8],
+    index: &skiff_format::ArchiveIndex,
+) -> Result<std::path::PathBuf> {
+    let folder = dir.join("bench");
+    std::fs::create_dir_all(&folder)?;
+    std::fs::write(folder.join("bench.tar.gz"), archive)?;
+    std::fs::write(folder.join("bench-skiff-index.json.gz"), index.to_gzip_json()?)?;
+    let mut list: std::collections::BTreeMap<String, Vec<String>> = std::collections::BTreeMap::new();
+    for (item, _, json) in items {
+        let head = ItemHead::parse(json, &item.to_string())?;
+        let key = match &item.namespace {
+            Some(ns) => format!("{ns}/{}", item.name),
+            None => item.name.clone(),
+        };
+        list.entry(format!("{}/{}", head.api_version, head.kind))
+            .or_default()
+            .push(key);
+    }
+    for keys in list.values_mut() {
+        keys.sort();
+    }
+    let total: usize = list.values().map(Vec::len).sum();
+    std::fs::write(
+        folder.join("bench-resource-list.json.gz"),
+        skiff_format::docs::encode_resource_list(&list)?,
+    )?;
+    let doc = serde_json::json!({
+        "kind": "Backup", "apiVersion": "velero.io/v1",
+        "metadata": {"name": "bench", "namespace": "velero"},
+        "spec": {"storageLocation": "default", "ttl": "720h0m0s"},
+        "status": {
+            "version": 1, "formatVersion": "1.1.0", "phase": "Completed",
+            "expiration": "2030-01-01T00:00:00Z",
+            "progress": {"totalItems": total, "itemsBackedUp": total}
+        }
+    });
+    std::fs::write(
+        folder.join("velero-backup.json"),
+        serde_json::to_vec_pretty(&doc)?,
+    )?;
+    Ok(folder)
+}
+
+/// `skiff validate` of `folder` through the engine; returns the tarball entries it read.
+fn engine_validate(rt: &tokio::runtime::Runtime, folder: &std::path::Path) -> Result<u64> {
+    let source = skiff_engine::offline::BackupSource::Folder {
+        dir: folder.to_path_buf(),
+        name: "bench".into(),
+    };
+    let report = rt.block_on(skiff_engine::offline::validate(
+        &source,
+        &skiff_engine::NoProgress,
+    ))?;
+    ensure!(
+        report.findings.is_empty(),
+        "validate of the bench archive found: {:?}",
+        &report.findings[..report.findings.len().min(5)]
+    );
+    Ok(report.entries)
 }
 
 fn best_of<T>(runs: usize, mut f: impl FnMut() -> Result<T>) -> Result<(Duration, T)> {
@@ -197,6 +266,18 @@ fn main() -> Result<()> {
             Ok(())
         })?;
 
+        // ----- validate (engine, every check) -----
+        let folder = backup_folder(&tmp.path().join(format!("v{n}")), &items, &archive, &index)?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let (engine_validate_time, entries) = best_of(runs, || engine_validate(&rt, &folder))?;
+        ensure!(
+            entries == docs + 1,
+            "validate read {entries} entries, want {}",
+            docs + 1
+        );
+
         println!(
             "== {objects} objects: tar {:.1} MB, {} gzip members ==",
             raw as f64 / 1e6,
@@ -234,8 +315,16 @@ fn main() -> Result<()> {
             per_s(docs, tar_read)
         );
         println!(
-            "       ratio skiff/tar: {:.2}x (goal: >= 100k docs/s per core)\n",
+            "       ratio skiff/tar: {:.2}x (goal: >= 100k docs/s per core)",
             tar_read.as_secs_f64() / skiff_read.as_secs_f64()
+        );
+        println!(
+            "validate engine {:9.0} docs/s (`skiff validate`, one reading thread; every check: documents, index, items, copies, duplicates, resource list)",
+            per_s(docs, engine_validate_time)
+        );
+        println!(
+            "       ratio validate/tar: {:.2}x (goal: >= 100k docs/s and >= 10x)\n",
+            tar_read.as_secs_f64() / engine_validate_time.as_secs_f64()
         );
     }
     Ok(())

@@ -68,6 +68,8 @@ pub enum Command {
     Completions(completions::CompletionsArgs),
     /// Print the man page skiff(1), or write one page per command with --out-dir.
     Man(completions::ManArgs),
+    /// List the container images the objects in scope use (after registry mappings): what to mirror first.
+    Images(crate::commands::images::ImagesArgs),
     /// Install, remove or check Velero itself (for a team that keeps using Velero on the same bucket).
     Velero(crate::commands::velero::VeleroArgs),
     /// Check that a target cluster is ready for a backup's (or a live source's) objects.
@@ -260,5 +262,41 @@ mod tests {
             Mappings::try_from(&m).unwrap_err().flag,
             "--image-registry-mappings"
         );
+    }
+}
+
+/// The source side of preflight, images, migrate, verify and diff: a backup (a name in
+/// `--location`, a folder or a `.tar.gz`) or a live cluster.
+#[derive(Debug, Args, Clone, Default)]
+#[allow(clippy::struct_field_names)]
+pub struct FromArgs {
+    /// Source backup: a name in --location, a backup folder or a .tar.gz.
+    #[arg(long, conflicts_with_all = ["from_kubeconfig", "from_context"])]
+    pub from_backup: Option<String>,
+    /// Source cluster's kubeconfig (default: $KUBECONFIG, then ~/.kube/config).
+    #[arg(long)]
+    pub from_kubeconfig: Option<PathBuf>,
+    /// Source cluster's kubeconfig context.
+    #[arg(long)]
+    pub from_context: Option<String>,
+}
+
+/// The target side: a live cluster.
+#[derive(Debug, Args, Clone, Default)]
+#[allow(clippy::struct_field_names)]
+pub struct ToArgs {
+    /// Target cluster's kubeconfig (default: $KUBECONFIG, then ~/.kube/config).
+    #[arg(long)]
+    pub to_kubeconfig: Option<PathBuf>,
+    /// Target cluster's kubeconfig context.
+    #[arg(long)]
+    pub to_context: Option<String>,
+}
+
+impl ToArgs {
+    /// Whether a target cluster was named at all.
+    #[allow(dead_code)] // until preflight/verify land
+    pub fn is_set(&self) -> bool {
+        self.to_kubeconfig.is_some() || self.to_context.is_some()
     }
 }

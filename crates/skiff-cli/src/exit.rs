@@ -170,6 +170,7 @@ impl CliError {
     /// The documented exit code.
     pub fn exit_code(&self) -> u8 {
         use skiff_engine::Error as E;
+        use skiff_engine::offline::OfflineErrorClass;
         match self {
             Self::Usage { .. } => code::USAGE,
             Self::NotFound { .. } => code::BACKUP_NOT_FOUND_OR_EXISTS,
@@ -190,6 +191,13 @@ impl CliError {
                 E::Format(_) => code::ARCHIVE,
                 E::InvalidOptions(_) | E::Scope(_) | E::Mapping(_) => code::USAGE,
                 E::BackupExists { .. } | E::BackupNotFound { .. } => code::BACKUP_NOT_FOUND_OR_EXISTS,
+                E::Offline(o) => match o.class() {
+                    OfflineErrorClass::NotFound => code::BACKUP_NOT_FOUND_OR_EXISTS,
+                    OfflineErrorClass::Usage => code::USAGE,
+                    OfflineErrorClass::Malformed => code::ARCHIVE,
+                    OfflineErrorClass::Storage => code::STORAGE,
+                    _ => code::UNEXPECTED,
+                },
                 E::Interrupted => code::INTERRUPTED,
                 _ => code::UNEXPECTED,
             },
@@ -227,6 +235,9 @@ impl CliError {
                 &["choose another name, or delete it first with `skiff backups delete <name> --location …`"]
             }
             E::BackupNotFound { .. } => &["`skiff backups list --location …` shows the complete backups"],
+            E::Offline(o) if o.class() == skiff_engine::offline::OfflineErrorClass::Malformed => {
+                &["`skiff validate <backup>` lists every problem of a backup"]
+            }
             _ => &[],
         }
     }

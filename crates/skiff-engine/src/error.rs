@@ -58,6 +58,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// Offline access failed (inspect, validate, show, extract, the backups catalog).
+    #[error(transparent)]
+    Offline(#[from] crate::offline::OfflineError),
     /// A background task died.
     #[error("internal task failed: {0}")]
     Task(String),

@@ -19,6 +19,7 @@ pub mod preflight;
 pub mod progress;
 pub mod restore;
 pub mod scope;
+pub mod side;
 pub mod velero;
 
 pub use error::{Error, Result};

@@ -29,6 +29,22 @@ pub struct ApiResourceInfo {
 }
 
 impl ApiResourceInfo {
+    /// A well-known resource type (no discovery needed): `known("", "v1", "namespaces",
+    /// "Namespace", false)`. Verbs and short names are left empty; it counts as preferred.
+    pub fn known(group: &str, version: &str, resource: &str, kind: &str, namespaced: bool) -> Self {
+        Self {
+            group: group.into(),
+            version: version.into(),
+            resource: resource.into(),
+            kind: kind.into(),
+            singular: String::new(),
+            namespaced,
+            verbs: Vec::new(),
+            short_names: Vec::new(),
+            preferred: true,
+        }
+    }
+
     /// `group/version`, or `version` for the core group (the `apiVersion` field of objects).
     pub fn api_version(&self) -> String {
         if self.group.is_empty() {

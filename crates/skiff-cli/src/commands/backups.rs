@@ -6,9 +6,7 @@ use crate::exit::{CliError, code};
 use crate::output;
 use crate::progress::CliProgress;
 use clap::Subcommand;
-use serde::Serialize;
-use skiff_engine::offline::{self, BackupSource};
-use skiff_store::layout::BackupFile;
+use skiff_engine::offline::{BackupSource, catalog, escape_for_display as esc};
 use std::fmt::Write as _;
 
 /// `skiff backups …`.
@@ -47,72 +45,33 @@ pub enum BackupsCommand {
     },
 }
 
-#[derive(Serialize)]
-struct BackupRow {
-    name: String,
-    phase: String,
-    created: String,
-    expires: String,
-    items: i64,
-    size: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<String>,
-}
-
 /// Run a `backups` subcommand.
 pub async fn run(cmd: BackupsCommand, progress: &CliProgress) -> Result<u8, CliError> {
     match cmd {
         BackupsCommand::List { location, output } => {
             let store = require_store(open_store(&location).await?)?;
-            let names = skiff_store::layout::list_backups(store.as_ref()).await?;
-            let mut rows = Vec::new();
-            for name in names {
-                let source = BackupSource::Stored {
-                    store: store.clone(),
-                    name: name.clone(),
-                };
-                let size = store
-                    .head(&BackupFile::Tarball.key(&name)?)
-                    .await?
-                    .map_or(0, |m| m.size);
-                let row = match offline::read_backup_doc(&source).await {
-                    Ok(Some(b)) => BackupRow {
-                        name,
-                        phase: b.status.phase.clone(),
-                        created: b.status.start_timestamp.clone().unwrap_or_default(),
-                        expires: b.status.expiration.clone().unwrap_or_else(|| "never".into()),
-                        items: b.status.progress.as_ref().map_or(0, |p| p.total_items),
-                        size,
-                        error: None,
-                    },
-                    Ok(None) => continue,
-                    Err(e) => BackupRow {
-                        name,
-                        phase: "<unreadable>".into(),
-                        created: String::new(),
-                        expires: String::new(),
-                        items: 0,
-                        size,
-                        error: Some(crate::exit::chain(&e)),
-                    },
-                };
-                rows.push(row);
-            }
+            let rows = catalog::list(&store).await?;
             if output == Output::Table {
                 let table: Vec<Vec<String>> = rows
                     .iter()
                     .map(|r| {
                         vec![
-                            r.name.clone(),
-                            r.phase.clone(),
-                            r.created.clone(),
-                            r.expires.clone(),
+                            esc(&r.name).into_owned(),
+                            esc(&r.phase).into_owned(),
+                            esc(&r.created).into_owned(),
+                            esc(&r.expires).into_owned(),
                             r.items.to_string(),
                             output::human_bytes(r.size),
                         ]
                     })
                     .collect();
                 output::table(&["NAME", "PHASE", "CREATED", "EXPIRES", "ITEMS", "SIZE"], &table)?;
+                progress.clear();
+                for r in &rows {
+                    if let Some(e) = &r.error {
+                        eprintln!("warning: backup {:?} cannot be read: {}", esc(&r.name), esc(e));
+                    }
+                }
             } else {
                 output::data(&rows, output)?;
             }
@@ -136,19 +95,7 @@ pub async fn run(cmd: BackupsCommand, progress: &CliProgress) -> Result<u8, CliE
             confirm,
         } => {
             let store = require_store(open_store(&location).await?)?;
-            skiff_store::layout::validate_backup_name(&name)?;
-            if store.head(&BackupFile::Metadata.key(&name)?).await?.is_none()
-                && store
-                    .list(&skiff_store::layout::backup_prefix(&name)?)
-                    .await?
-                    .is_empty()
-            {
-                return Err(skiff_engine::Error::BackupNotFound {
-                    name,
-                    location: store.describe(),
-                }
-                .into());
-            }
+            catalog::find(&store, &name).await?;
             if !confirm {
                 if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
                     return Err(CliError::usage(
@@ -163,7 +110,7 @@ pub async fn run(cmd: BackupsCommand, progress: &CliProgress) -> Result<u8, CliE
                     return Ok(code::OK);
                 }
             }
-            let n = skiff_store::layout::delete_backup(store.as_ref(), &name).await?;
+            let n = catalog::delete(&store, &name).await?;
             eprintln!("deleted backup {name:?} ({n} objects)");
             Ok(code::OK)
         }
@@ -172,73 +119,48 @@ pub async fn run(cmd: BackupsCommand, progress: &CliProgress) -> Result<u8, CliE
 
 /// `velero backup describe --details`-style text.
 async fn describe(source: &BackupSource, output: Output, progress: &CliProgress) -> Result<u8, CliError> {
-    let Some(doc) = offline::read_backup_doc(source).await? else {
-        return Err(skiff_engine::Error::BackupNotFound {
-            name: source.name(),
-            location: source.describe(),
-        }
-        .into());
-    };
-    let resource_list: std::collections::BTreeMap<String, Vec<String>> =
-        match source.read_file(BackupFile::ResourceList).await? {
-            Some(d) => {
-                skiff_format::docs::decode_sidecar(&d, "resource list").map_err(skiff_engine::Error::from)?
-            }
-            None => std::collections::BTreeMap::default(),
-        };
-    let results: skiff_format::docs::Results = match source.read_file(BackupFile::Results).await? {
-        Some(d) => skiff_format::docs::decode_sidecar(&d, "results").map_err(skiff_engine::Error::from)?,
-        None => skiff_format::docs::Results::default(),
-    };
-    let _ = progress;
+    let d = catalog::describe(source).await?;
+    progress.clear();
     if output != Output::Table {
-        let v = serde_json::json!({
-            "backup": serde_json::from_slice::<serde_json::Value>(&doc.to_json().map_err(skiff_engine::Error::from)?).unwrap_or_default(),
-            "resourceList": resource_list,
-            "results": results,
-        });
-        output::data(&v, output)?;
+        output::data(&d.to_json()?, output)?;
         return Ok(code::OK);
     }
+    let (doc, resource_list, results) = (&d.backup, &d.resource_list, &d.results);
     let spec = &doc.spec;
     let st = &doc.status;
+    // Every value comes from the backup's documents: escaped before it reaches the terminal.
+    let e = |v: &str| esc(v).into_owned();
+    let join = |v: &[String]| v.iter().map(|x| e(x)).collect::<Vec<_>>().join(", ");
     let list = |v: &[String]| {
         if v.is_empty() {
             "<none>".to_string()
         } else {
-            v.join(", ")
+            join(v)
         }
     };
+    let all = |v: &[String]| if v.is_empty() { "*".to_string() } else { join(v) };
     let mut s = String::new();
-    let _ = writeln!(s, "Name:         {}", doc.metadata.name);
-    let _ = writeln!(s, "Namespace:    {}", doc.metadata.namespace);
+    let _ = writeln!(s, "Name:         {}", e(&doc.metadata.name));
+    let _ = writeln!(s, "Namespace:    {}", e(&doc.metadata.namespace));
     let labels: Vec<String> = doc
         .metadata
         .labels
         .iter()
-        .map(|(k, v)| format!("{k}={v}"))
+        .map(|(k, v)| format!("{}={}", e(k), e(v)))
         .collect();
     let _ = writeln!(s, "Labels:       {}", list(&labels));
     let ann: Vec<String> = doc
         .metadata
         .annotations
         .iter()
-        .map(|(k, v)| format!("{k}={v}"))
+        .map(|(k, v)| format!("{}={}", e(k), e(v)))
         .collect();
     let _ = writeln!(s, "Annotations:  {}", list(&ann));
     let _ = writeln!(s);
-    let _ = writeln!(s, "Phase:  {}", st.phase);
+    let _ = writeln!(s, "Phase:  {}", e(&st.phase));
     let _ = writeln!(s);
     let _ = writeln!(s, "Namespaces:");
-    let _ = writeln!(
-        s,
-        "  Included:  {}",
-        if spec.included_namespaces.is_empty() {
-            "*".into()
-        } else {
-            spec.included_namespaces.join(", ")
-        }
-    );
+    let _ = writeln!(s, "  Included:  {}", all(&spec.included_namespaces));
     let _ = writeln!(s, "  Excluded:  {}", list(&spec.excluded_namespaces));
     let _ = writeln!(s);
     let _ = writeln!(s, "Resources:");
@@ -259,11 +181,7 @@ async fn describe(source: &BackupSource, output: Output, progress: &CliProgress)
         let _ = writeln!(
             s,
             "  Included namespace-scoped:  {}",
-            if spec.included_namespace_scoped_resources.is_empty() {
-                "*".into()
-            } else {
-                spec.included_namespace_scoped_resources.join(", ")
-            }
+            all(&spec.included_namespace_scoped_resources)
         );
         let _ = writeln!(
             s,
@@ -271,15 +189,7 @@ async fn describe(source: &BackupSource, output: Output, progress: &CliProgress)
             list(&spec.excluded_namespace_scoped_resources)
         );
     } else {
-        let _ = writeln!(
-            s,
-            "  Included:        {}",
-            if spec.included_resources.is_empty() {
-                "*".into()
-            } else {
-                spec.included_resources.join(", ")
-            }
-        );
+        let _ = writeln!(s, "  Included:        {}", all(&spec.included_resources));
         let _ = writeln!(s, "  Excluded:        {}", list(&spec.excluded_resources));
         let _ = writeln!(
             s,
@@ -294,30 +204,30 @@ async fn describe(source: &BackupSource, output: Output, progress: &CliProgress)
     let _ = writeln!(s);
     let sel = spec.label_selector.as_ref().map_or_else(
         || "<none>".to_string(),
-        |l| serde_json::to_string(l).unwrap_or_default(),
+        |l| e(&serde_json::to_string(l).unwrap_or_default()),
     );
     let _ = writeln!(s, "Label selector:  {sel}");
     let _ = writeln!(s);
-    let _ = writeln!(s, "Storage Location:  {}", spec.storage_location);
-    let _ = writeln!(s, "TTL:  {}", spec.ttl.as_deref().unwrap_or("<none>"));
+    let _ = writeln!(s, "Storage Location:  {}", e(&spec.storage_location));
+    let _ = writeln!(s, "TTL:  {}", e(spec.ttl.as_deref().unwrap_or("<none>")));
     let _ = writeln!(s);
-    let _ = writeln!(s, "Backup Format Version:  {}", st.format_version);
+    let _ = writeln!(s, "Backup Format Version:  {}", e(&st.format_version));
     let _ = writeln!(s);
     let _ = writeln!(
         s,
         "Started:    {}",
-        st.start_timestamp.clone().unwrap_or_else(|| "<n/a>".into())
+        e(st.start_timestamp.as_deref().unwrap_or("<n/a>"))
     );
     let _ = writeln!(
         s,
         "Completed:  {}",
-        st.completion_timestamp.clone().unwrap_or_else(|| "<n/a>".into())
+        e(st.completion_timestamp.as_deref().unwrap_or("<n/a>"))
     );
     let _ = writeln!(s);
     let _ = writeln!(
         s,
         "Expiration:  {}",
-        st.expiration.clone().unwrap_or_else(|| "<never>".into())
+        e(st.expiration.as_deref().unwrap_or("<never>"))
     );
     let _ = writeln!(s);
     if let Some(p) = &st.progress {
@@ -326,10 +236,10 @@ async fn describe(source: &BackupSource, output: Output, progress: &CliProgress)
         let _ = writeln!(s);
     }
     let _ = writeln!(s, "Resource List:");
-    for (k, v) in &resource_list {
-        let _ = writeln!(s, "  {k}:");
+    for (k, v) in resource_list {
+        let _ = writeln!(s, "  {}:", e(k));
         for n in v {
-            let _ = writeln!(s, "    - {n}");
+            let _ = writeln!(s, "    - {}", e(n));
         }
     }
     let _ = writeln!(s);
@@ -340,14 +250,14 @@ async fn describe(source: &BackupSource, output: Output, progress: &CliProgress)
         }
         let _ = writeln!(s, "{title}:");
         for m in &set.velero {
-            let _ = writeln!(s, "  Velero:   {m}");
+            let _ = writeln!(s, "  Velero:   {}", e(m));
         }
         for m in &set.cluster {
-            let _ = writeln!(s, "  Cluster:  {m}");
+            let _ = writeln!(s, "  Cluster:  {}", e(m));
         }
         for (ns, msgs) in &set.namespaces {
             for m in msgs {
-                let _ = writeln!(s, "  Namespace {ns}:  {m}");
+                let _ = writeln!(s, "  Namespace {}:  {}", e(ns), e(m));
             }
         }
     }

@@ -7,7 +7,7 @@ use crate::output;
 use crate::progress::CliProgress;
 use clap::Args;
 use skiff_engine::Scope;
-use skiff_engine::offline::{self, ExtractFormat};
+use skiff_engine::offline::{self, ExtractFormat, ExtractOptions, OfflineError, escape_for_display as esc};
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
@@ -29,9 +29,14 @@ pub struct InspectArgs {
     /// Print one object: `<resource>/<namespace>/<name>` or `<resource>/<name>`.
     #[arg(long)]
     pub show: Option<String>,
-    /// Write every item as a file under this folder (never outside it).
+    /// Write every item as a file under this folder (never outside it; the folder must be empty
+    /// or absent unless --force).
     #[arg(long)]
     pub extract: Option<PathBuf>,
+    /// With --extract: write into a folder that already holds files, replacing files of the
+    /// same names.
+    #[arg(long, requires = "extract")]
+    pub force: bool,
     /// Output format (`--show`/`--extract` default to YAML).
     #[arg(long, short = 'o', value_enum)]
     pub output: Option<Output>,
@@ -43,13 +48,17 @@ pub async fn run(a: InspectArgs, progress: &CliProgress) -> Result<u8, CliError>
     let source = offline::resolve_source(&a.backup, store)?;
     let filter = Scope::try_from(&a.scope)?;
     if let Some(spec) = &a.show {
-        let Some(obj) = offline::show_item(&source, spec).await? else {
+        let Some(item) = offline::show_item(&source, spec).await? else {
             return Err(CliError::NotFound {
-                message: format!("no item {spec:?} in {}", source.describe()),
+                message: format!("no item {:?} in {}", esc(spec), source.describe()),
                 hints: vec!["`skiff inspect <backup> --list` shows what is there".into()],
             });
         };
-        output::data(&obj, a.output.unwrap_or(Output::Yaml))?;
+        let text = match a.output.unwrap_or(Output::Yaml) {
+            Output::Json => offline::render::to_json_pretty(&item.data, &item.path)?,
+            _ => offline::render::to_yaml(&item.data, &item.path)?,
+        };
+        output::text_out(&text)?;
         return Ok(code::OK);
     }
     if let Some(dir) = &a.extract {
@@ -58,9 +67,30 @@ pub async fn run(a: InspectArgs, progress: &CliProgress) -> Result<u8, CliError>
         } else {
             ExtractFormat::Yaml
         };
-        let n = offline::extract(&source, dir, &filter, format, progress).await?;
+        let opts = ExtractOptions {
+            format,
+            force: a.force,
+        };
+        let report = match offline::extract(&source, dir, &filter, opts, progress).await {
+            Ok(r) => r,
+            Err(skiff_engine::Error::Offline(e @ OfflineError::TargetNotEmpty { .. })) => {
+                return Err(CliError::from(skiff_engine::Error::Offline(e))
+                    .hint("choose an empty or new folder, or pass --force to write into it"));
+            }
+            Err(e) => return Err(e.into()),
+        };
         progress.clear();
-        eprintln!("extracted {n} items to {}", dir.display());
+        let mut msg = format!("extracted {} items to {}", report.written, dir.display());
+        if report.replaced > 0 {
+            let _ = write!(msg, " ({} existing files replaced)", report.replaced);
+        }
+        eprintln!("{msg}");
+        if let Some(index) = &report.index_file {
+            eprintln!(
+                "{} items have changed file names (too long or unsafe as a file name, or the same file on a case-insensitive filesystem): see {index}",
+                report.renamed
+            );
+        }
         return Ok(code::OK);
     }
     if a.list {
@@ -72,9 +102,9 @@ pub async fn run(a: InspectArgs, progress: &CliProgress) -> Result<u8, CliError>
                     .iter()
                     .map(|i| {
                         vec![
-                            i.resource.clone(),
-                            i.namespace.clone().unwrap_or_default(),
-                            i.name.clone(),
+                            esc(&i.resource).into_owned(),
+                            esc(i.namespace.as_deref().unwrap_or_default()).into_owned(),
+                            esc(&i.name).into_owned(),
                             i.size.to_string(),
                         ]
                     })
@@ -96,11 +126,11 @@ pub async fn run(a: InspectArgs, progress: &CliProgress) -> Result<u8, CliError>
 
 fn print_summary(s: &offline::Summary) -> Result<(), CliError> {
     let mut o = String::new();
-    let _ = writeln!(o, "Backup:          {}", s.name);
-    let _ = writeln!(o, "Source:          {}", s.source);
-    let _ = writeln!(o, "Format version:  {}", s.format_version);
+    let _ = writeln!(o, "Backup:          {}", esc(&s.name));
+    let _ = writeln!(o, "Source:          {}", esc(&s.source));
+    let _ = writeln!(o, "Format version:  {}", esc(&s.format_version));
     if let Some(b) = &s.backup {
-        let g = |p: &str| b.pointer(p).and_then(|v| v.as_str()).unwrap_or("-").to_string();
+        let g = |p: &str| esc(b.pointer(p).and_then(|v| v.as_str()).unwrap_or("-")).into_owned();
         let _ = writeln!(o, "Phase:           {}", g("/status/phase"));
         let _ = writeln!(
             o,
@@ -134,16 +164,17 @@ fn print_summary(s: &offline::Summary) -> Result<(), CliError> {
     );
     let _ = writeln!(o, "\nResources:");
     for (r, n) in &s.per_resource {
-        let _ = writeln!(o, "  {n:>8}  {r}");
+        let _ = writeln!(o, "  {n:>8}  {}", esc(r));
     }
     let _ = writeln!(o, "\nNamespaces:");
     for (ns, n) in &s.per_namespace {
-        let _ = writeln!(o, "  {n:>8}  {ns}");
+        let _ = writeln!(o, "  {n:>8}  {}", esc(ns));
     }
     if !s.extra_versions.is_empty() {
         let _ = writeln!(o, "\nOther API versions (EnableAPIGroupVersions layout):");
         for (gr, vs) in &s.extra_versions {
-            let _ = writeln!(o, "  {gr}: {}", vs.iter().cloned().collect::<Vec<_>>().join(", "));
+            let vs: Vec<String> = vs.iter().map(|v| esc(v).into_owned()).collect();
+            let _ = writeln!(o, "  {}: {}", esc(gr), vs.join(", "));
         }
     }
     output::text_out(&o)?;

@@ -2,7 +2,7 @@
 //! [`crate::output`]. This module holds the dispatch and what several commands share (opening a
 //! location, connecting to a cluster, Ctrl-C).
 
-use crate::args::{Cli, ClusterArgs, Command, LocationArgs};
+use crate::args::{Cli, ClusterArgs, Command, FromArgs, LocationArgs, ToArgs};
 use crate::exit::{CliError, code};
 use crate::progress::{CliProgress, ProgressMode};
 use skiff_store::{BackupStore, Location, LocationOptions};
@@ -11,6 +11,7 @@ use std::sync::Arc;
 pub mod backup;
 pub mod backups;
 pub mod completions;
+pub mod images;
 pub mod inspect;
 pub mod preflight;
 pub mod restore;
@@ -34,6 +35,7 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Completions(a) => completions::completions(&a),
         Command::Man(a) => completions::man(&a),
         Command::Velero(a) => velero::run(a).await,
+        Command::Images(a) => images::run(a, &progress).await,
         Command::Preflight(a) => preflight::run(a, &progress).await,
     };
     progress.clear();
@@ -62,6 +64,22 @@ pub async fn open_store(args: &LocationArgs) -> Result<Option<Arc<dyn BackupStor
         options.endpoint = Some(e.clone());
         if options.path_style.is_none() {
             options.path_style = Some(true);
+        }
+    }
+    if options.endpoint.is_none() && matches!(location, Location::S3 { .. }) {
+        // Where no flag or BSL names an endpoint, the AWS SDK's own settings do
+        // (AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, the profile's endpoint_url).
+        let config_path = std::env::var_os(skiff_store::aws_config::ENV_CONFIG_FILE)
+            .map(std::path::PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".aws/config")));
+        let config_text = config_path.and_then(|p| std::fs::read_to_string(p).ok());
+        let profile = args.profile.clone().or_else(|| std::env::var("AWS_PROFILE").ok());
+        if let Some(e) = skiff_store::aws_config::configured_s3_endpoint(
+            &|k| std::env::var(k).ok(),
+            config_text.as_deref(),
+            profile.as_deref(),
+        ) {
+            options.endpoint = Some(e);
         }
     }
     if let Some(r) = &args.region {
@@ -115,6 +133,112 @@ pub async fn connect(args: &ClusterArgs) -> Result<skiff_kube::Cluster, CliError
         ..skiff_kube::LimiterConfig::default()
     };
     Ok(skiff_kube::Cluster::connect(&config, limiter).await?)
+}
+
+/// Open the source side named by `--from-backup` (or `backup`, a positional name) or
+/// `--from-kubeconfig` / `--from-context`.
+pub async fn open_from(
+    from: &FromArgs,
+    positional: Option<&str>,
+    location: &LocationArgs,
+    max_requests: usize,
+) -> Result<skiff_engine::side::Side, CliError> {
+    let backup = match (positional, from.from_backup.as_deref()) {
+        (Some(a), Some(b)) if a != b => {
+            return Err(CliError::usage(format!(
+                "two source backups named: {a:?} and --from-backup {b:?}"
+            )));
+        }
+        (Some(a), _) => Some(a),
+        (None, b) => b,
+    };
+    if let Some(name) = backup {
+        if from.from_kubeconfig.is_some() || from.from_context.is_some() {
+            return Err(CliError::usage(
+                "name either a source backup or a source cluster (--from-kubeconfig/--from-context), not both",
+            ));
+        }
+        let store = open_store(location).await?;
+        let source = skiff_engine::offline::resolve_source(name, store)?;
+        return Ok(skiff_engine::side::Side::Backup(source));
+    }
+    if from.from_kubeconfig.is_none() && from.from_context.is_none() {
+        return Err(CliError::usage(
+            "no source: name a backup (--from-backup, with --location for a name) or a cluster (--from-context / --from-kubeconfig)",
+        ));
+    }
+    let cluster = connect_checked(
+        from.from_kubeconfig.clone(),
+        from.from_context.clone(),
+        max_requests,
+        "source",
+    )
+    .await?;
+    Ok(skiff_engine::side::Side::Cluster(cluster))
+}
+
+#[allow(dead_code)] // until migrate/preflight/verify land
+/// Connect to the target cluster named by `--to-kubeconfig` / `--to-context` and check that it
+/// answers.
+pub async fn connect_to(to: &ToArgs, max_requests: usize) -> Result<skiff_kube::Cluster, CliError> {
+    connect_checked(
+        to.to_kubeconfig.clone(),
+        to.to_context.clone(),
+        max_requests,
+        "target",
+    )
+    .await
+}
+
+/// Connect and ask `/version`, so an unknown context or an unreachable server fails here,
+/// naming the side.
+async fn connect_checked(
+    kubeconfig: Option<std::path::PathBuf>,
+    context: Option<String>,
+    max_requests: usize,
+    side: &str,
+) -> Result<skiff_kube::Cluster, CliError> {
+    let named = context
+        .clone()
+        .map_or_else(|| "current context".to_owned(), |c| format!("context {c:?}"));
+    let args = ClusterArgs {
+        kubeconfig,
+        context,
+        max_requests,
+    };
+    let cluster = connect(&args)
+        .await
+        .map_err(|e| e.hint(format!("the {side} cluster: {named}")))?;
+    cluster
+        .server_version()
+        .await
+        .map_err(|e| CliError::from(e).hint(format!("the {side} cluster ({named}) does not answer")))?;
+    Ok(cluster)
+}
+
+#[allow(dead_code)] // until migrate/preflight/verify land
+/// Refuse when the source is a live cluster and the same one as the target (their
+/// `kube-system` namespaces have the same UID): a migration onto itself would only collide.
+pub async fn refuse_same_cluster(
+    from: &skiff_engine::side::Side,
+    to: &skiff_kube::Cluster,
+) -> Result<(), CliError> {
+    let skiff_engine::side::Side::Cluster(source) = from else {
+        return Ok(());
+    };
+    let (a, b) = tokio::join!(
+        skiff_engine::side::cluster_uid(source),
+        skiff_engine::side::cluster_uid(to)
+    );
+    if let (Some(a), Some(b)) = (a, b)
+        && a == b
+    {
+        return Err(CliError::usage(format!(
+            "source and target are the same cluster (kube-system UID {a})"
+        ))
+        .hint("name two different clusters: --from-context / --to-context"));
+    }
+    Ok(())
 }
 
 /// A cancellation token tripped by Ctrl-C (SIGINT) or SIGTERM.

@@ -6,7 +6,7 @@ use crate::exit::{CliError, code};
 use crate::output;
 use crate::progress::CliProgress;
 use clap::Args;
-use skiff_engine::offline::{self, Severity};
+use skiff_engine::offline::{self, Severity, escape_for_display as esc};
 use std::fmt::Write as _;
 
 /// `skiff validate`.
@@ -41,20 +41,27 @@ pub async fn run(a: ValidateArgs, progress: &CliProgress) -> Result<u8, CliError
                     o,
                     "{sev:<7} {:<14} {}{}",
                     f.code,
-                    f.object.as_ref().map(|x| format!("{x}: ")).unwrap_or_default(),
-                    f.message
+                    f.object
+                        .as_ref()
+                        .map(|x| format!("{}: ", esc(x)))
+                        .unwrap_or_default(),
+                    esc(&f.message)
+                );
+            }
+            for (code, d) in &report.dropped {
+                let _ = writeln!(
+                    o,
+                    "…       {code:<14} {} more findings not shown ({} of them errors)",
+                    d.count, d.errors
                 );
             }
             let errors = report.errors();
-            let warnings = report
-                .findings
-                .iter()
-                .filter(|f| f.severity == Severity::Warning)
-                .count();
+            let warnings = report.count(Severity::Warning)
+                + report.dropped.values().map(|d| d.count - d.errors).sum::<u64>();
             let _ = writeln!(
                 o,
                 "{}: {} entries, {} items, {errors} errors, {warnings} warnings — {}",
-                report.name,
+                esc(&report.name),
                 report.entries,
                 report.items,
                 if errors == 0 { "valid" } else { "INVALID" }
