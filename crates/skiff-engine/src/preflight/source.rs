@@ -8,8 +8,11 @@ use crate::error::Result;
 use crate::progress::Progress;
 use crate::scope::Scope;
 use crate::side::Side;
+use skiff_format::path::VersionDir;
+use skiff_format::reader::EntryKind;
 use skiff_kube::Cluster;
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::ControlFlow;
 use tokio_util::sync::CancellationToken;
 
 /// The target of a preflight.
@@ -60,11 +63,23 @@ async fn other_versions(
     in_scope: &BTreeSet<&str>,
     progress: &dyn Progress,
 ) -> Result<BTreeMap<String, BTreeSet<String>>> {
+    type Versions = BTreeMap<String, BTreeSet<String>>;
     let all = match side {
-        Side::Backup(source) => crate::offline::summarize(source, progress).await?.extra_versions,
+        Side::Backup(source) => {
+            progress.stage("reading the backup's other API versions", None);
+            let (m, _) = crate::offline::fold_entries(source, progress, Versions::new(), |m: &mut Versions, e| {
+                if let EntryKind::Item(item, VersionDir::Version(v)) = e.kind {
+                    m.entry(item.group_resource.clone()).or_default().insert(v.clone());
+                }
+                Ok(ControlFlow::Continue(()))
+            })
+            .await?;
+            progress.finish_stage();
+            m
+        }
         Side::Cluster(cluster) => {
             let surface = cluster.discover(true).await?;
-            let mut m: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+            let mut m = Versions::new();
             for r in surface.resources.iter().filter(|r| !r.preferred) {
                 m.entry(r.group_resource()).or_default().insert(r.version.clone());
             }
