@@ -48,51 +48,143 @@ fn template(app: &str, image: &str, extra: &Value) -> Value {
 /// (group-resource, preferred version dir, namespace, name, object, other versions) of the backup,
 /// grouped by group-resource as the archive writer wants them.
 #[allow(clippy::too_many_lines)]
-fn backup_items() -> Vec<(&'static str, &'static str, Option<&'static str>, &'static str, Value, Vec<(&'static str, Value)>)> {
+fn backup_items() -> Vec<(
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+    &'static str,
+    Value,
+    Vec<(&'static str, Value)>,
+)> {
     let cronjob = |api: &str| {
         json!({"apiVersion": api, "kind": "CronJob", "metadata": meta(Some("shop"), "nightly"),
                "spec": {"schedule": "0 3 * * *", "jobTemplate": {"spec": {"template":
                    template("nightly", "registry.old.test/team/nightly:1", &json!({"restartPolicy": "Never"}))}}}})
     };
     vec![
-        ("configmaps", "v1", Some("clean"), "app-config",
-         json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta(Some("clean"), "app-config"), "data": {"k": "v"}}), vec![]),
-        ("configmaps", "v1", Some("shop"), "settings",
-         json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta(Some("shop"), "settings"), "data": {"k": "v"}}), vec![]),
-        ("cronjobs.batch", "v1", Some("shop"), "nightly", cronjob("batch/v1"), vec![("v1beta1", cronjob("batch/v1beta1"))]),
-        ("daemonsets.extensions", "v1beta1", Some("shop"), "agent",
-         json!({"apiVersion": "extensions/v1beta1", "kind": "DaemonSet", "metadata": meta(Some("shop"), "agent"),
-                "spec": {"template": template("agent", "registry.old.test/team/agent:1", &json!({}))}}), vec![]),
-        ("deployments.apps", "v1", Some("shop"), "web",
-         json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        (
+            "configmaps",
+            "v1",
+            Some("clean"),
+            "app-config",
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta(Some("clean"), "app-config"), "data": {"k": "v"}}),
+            vec![],
+        ),
+        (
+            "configmaps",
+            "v1",
+            Some("shop"),
+            "settings",
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta(Some("shop"), "settings"), "data": {"k": "v"}}),
+            vec![],
+        ),
+        (
+            "cronjobs.batch",
+            "v1",
+            Some("shop"),
+            "nightly",
+            cronjob("batch/v1"),
+            vec![("v1beta1", cronjob("batch/v1beta1"))],
+        ),
+        (
+            "daemonsets.extensions",
+            "v1beta1",
+            Some("shop"),
+            "agent",
+            json!({"apiVersion": "extensions/v1beta1", "kind": "DaemonSet", "metadata": meta(Some("shop"), "agent"),
+                "spec": {"template": template("agent", "registry.old.test/team/agent:1", &json!({}))}}),
+            vec![],
+        ),
+        (
+            "deployments.apps",
+            "v1",
+            Some("shop"),
+            "web",
+            json!({"apiVersion": "apps/v1", "kind": "Deployment",
                 "metadata": {"name": "web", "namespace": "shop",
                              "annotations": {"pre.hook.backup.velero.io/command": "[\"/bin/sync\"]"}},
                 "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
-                         "template": template("web", "registry.old.test/team/web:1", &json!({"priorityClassName": "gold-priority"}))}}), vec![]),
-        ("gadgets.example.test", "v1", Some("shop"), "g1",
-         json!({"apiVersion": "example.test/v1", "kind": "Gadget", "metadata": meta(Some("shop"), "g1"), "spec": {"size": 1}}), vec![]),
-        ("ingresses.extensions", "v1beta1", Some("shop"), "old-ingress",
-         json!({"apiVersion": "extensions/v1beta1", "kind": "Ingress", "metadata": meta(Some("shop"), "old-ingress"),
-                "spec": {"backend": {"serviceName": "web", "servicePort": 80}}}), vec![]),
-        ("ingresses.networking.k8s.io", "v1beta1", Some("clean"), "site",
-         json!({"apiVersion": "networking.k8s.io/v1beta1", "kind": "Ingress", "metadata": meta(Some("clean"), "site"),
-                "spec": {"ingressClassName": "nginx", "backend": {"serviceName": "site", "servicePort": 80}}}), vec![]),
-        ("jobs.batch", "v1", Some("clean"), "migrate",
-         json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": meta(Some("clean"), "migrate"),
+                         "template": template("web", "registry.old.test/team/web:1", &json!({"priorityClassName": "gold-priority"}))}}),
+            vec![],
+        ),
+        (
+            "gadgets.example.test",
+            "v1",
+            Some("shop"),
+            "g1",
+            json!({"apiVersion": "example.test/v1", "kind": "Gadget", "metadata": meta(Some("shop"), "g1"), "spec": {"size": 1}}),
+            vec![],
+        ),
+        (
+            "ingresses.extensions",
+            "v1beta1",
+            Some("shop"),
+            "old-ingress",
+            json!({"apiVersion": "extensions/v1beta1", "kind": "Ingress", "metadata": meta(Some("shop"), "old-ingress"),
+                "spec": {"backend": {"serviceName": "web", "servicePort": 80}}}),
+            vec![],
+        ),
+        (
+            "ingresses.networking.k8s.io",
+            "v1beta1",
+            Some("clean"),
+            "site",
+            json!({"apiVersion": "networking.k8s.io/v1beta1", "kind": "Ingress", "metadata": meta(Some("clean"), "site"),
+                "spec": {"ingressClassName": "nginx", "backend": {"serviceName": "site", "servicePort": 80}}}),
+            vec![],
+        ),
+        (
+            "jobs.batch",
+            "v1",
+            Some("clean"),
+            "migrate",
+            json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": meta(Some("clean"), "migrate"),
                 "spec": {"template": template("migrate", "registry.old.test/team/migrate:2",
-                    &json!({"restartPolicy": "Never", "serviceAccountName": "runner", "priorityClassName": "system-cluster-critical"}))}}), vec![]),
-        ("namespaces", "v1", None, "clean",
-         json!({"apiVersion": "v1", "kind": "Namespace", "metadata": meta(None, "clean")}), vec![]),
-        ("namespaces", "v1", None, "shop",
-         json!({"apiVersion": "v1", "kind": "Namespace", "metadata": meta(None, "shop")}), vec![]),
-        ("persistentvolumeclaims", "v1", Some("clean"), "cache",
-         json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": meta(Some("clean"), "cache"),
-                "spec": {"storageClassName": "gold", "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}), vec![]),
-        ("persistentvolumeclaims", "v1", Some("shop"), "data",
-         json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": meta(Some("shop"), "data"),
-                "spec": {"storageClassName": "gold", "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}), vec![]),
-        ("serviceaccounts", "v1", Some("clean"), "runner",
-         json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta(Some("clean"), "runner")}), vec![]),
+                    &json!({"restartPolicy": "Never", "serviceAccountName": "runner", "priorityClassName": "system-cluster-critical"}))}}),
+            vec![],
+        ),
+        (
+            "namespaces",
+            "v1",
+            None,
+            "clean",
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": meta(None, "clean")}),
+            vec![],
+        ),
+        (
+            "namespaces",
+            "v1",
+            None,
+            "shop",
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": meta(None, "shop")}),
+            vec![],
+        ),
+        (
+            "persistentvolumeclaims",
+            "v1",
+            Some("clean"),
+            "cache",
+            json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": meta(Some("clean"), "cache"),
+                "spec": {"storageClassName": "gold", "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}),
+            vec![],
+        ),
+        (
+            "persistentvolumeclaims",
+            "v1",
+            Some("shop"),
+            "data",
+            json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": meta(Some("shop"), "data"),
+                "spec": {"storageClassName": "gold", "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}),
+            vec![],
+        ),
+        (
+            "serviceaccounts",
+            "v1",
+            Some("clean"),
+            "runner",
+            json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta(Some("clean"), "runner")}),
+            vec![],
+        ),
     ]
 }
 
@@ -124,7 +216,10 @@ fn write_backup(dir: &Path) -> Result<String> {
         "status": {"version": 1, "phase": "Completed", "startTimestamp": "2026-11-25T00:35:30Z",
                    "completionTimestamp": "2026-11-25T00:35:31Z", "warnings": 0, "errors": 0}
     });
-    std::fs::write(folder.join("velero-backup.json"), serde_json::to_vec_pretty(&doc)?)?;
+    std::fs::write(
+        folder.join("velero-backup.json"),
+        serde_json::to_vec_pretty(&doc)?,
+    )?;
     folder.to_str().map(str::to_owned).context("utf-8 path")
 }
 
@@ -156,7 +251,8 @@ fn report(args: &[&str], exit: i32) -> Result<Value> {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).with_context(|| format!("{all:?}: {}", String::from_utf8_lossy(&out.stdout)))
+    serde_json::from_slice(&out.stdout)
+        .with_context(|| format!("{all:?}: {}", String::from_utf8_lossy(&out.stdout)))
 }
 
 fn findings(r: &Value) -> &[Value] {
@@ -197,20 +293,45 @@ fn offline_against_the_deprecation_table() -> Result<()> {
     let backup = write_backup(dir.path())?;
 
     let r = report(&[&backup, "--target-version", "1.22"], EXIT_PREFLIGHT_ERRORS)?;
-    ensure!(r["sourceVersion"] == "1.22" && r["targetVersion"] == "1.22", "{r:#}");
+    ensure!(
+        r["sourceVersion"] == "1.22" && r["targetVersion"] == "1.22",
+        "{r:#}"
+    );
     let removed = find(&r, "api-removed", "error")?;
     let messages: Vec<String> = removed.iter().map(|f| f["message"].to_string()).collect();
-    for want in ["extensions/v1beta1 Ingress", "extensions/v1beta1 DaemonSet", "networking.k8s.io/v1beta1 Ingress"] {
-        ensure!(messages.iter().any(|m| m.contains(want)), "{want} not removed: {messages:#?}");
+    for want in [
+        "extensions/v1beta1 Ingress",
+        "extensions/v1beta1 DaemonSet",
+        "networking.k8s.io/v1beta1 Ingress",
+    ] {
+        ensure!(
+            messages.iter().any(|m| m.contains(want)),
+            "{want} not removed: {messages:#?}"
+        );
     }
     let ingress = removed
         .iter()
-        .find(|f| f["message"].as_str().is_some_and(|m| m.contains("extensions/v1beta1 Ingress")))
+        .find(|f| {
+            f["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("extensions/v1beta1 Ingress"))
+        })
         .ok_or_else(|| anyhow!("no ingress finding"))?;
-    ensure!(objects(ingress) == ["ingresses.extensions/shop/old-ingress"], "{ingress:#}");
+    ensure!(
+        objects(ingress) == ["ingresses.extensions/shop/old-ingress"],
+        "{ingress:#}"
+    );
     // Offline: nothing about the target's contents.
-    for check in ["storage-class-missing", "namespace-exists", "webhook-unavailable", "api-not-served"] {
-        ensure!(!findings(&r).iter().any(|f| f["check"] == check), "{check} offline: {r:#}");
+    for check in [
+        "storage-class-missing",
+        "namespace-exists",
+        "webhook-unavailable",
+        "api-not-served",
+    ] {
+        ensure!(
+            !findings(&r).iter().any(|f| f["check"] == check),
+            "{check} offline: {r:#}"
+        );
     }
     // Facts of the source still reported.
     find(&r, "volume-data", "warning")?;
@@ -221,10 +342,16 @@ fn offline_against_the_deprecation_table() -> Result<()> {
     find(&r, "older-target", "warning")?;
     let deprecated = find(&r, "api-deprecated", "warning")?;
     ensure!(
-        deprecated.iter().any(|f| objects(f) == ["ingresses.networking.k8s.io/clean/site"]),
+        deprecated
+            .iter()
+            .any(|f| objects(f) == ["ingresses.networking.k8s.io/clean/site"]),
         "{deprecated:#?}"
     );
-    ensure!(severities(&r, "error").is_empty(), "{:#?}", severities(&r, "error"));
+    ensure!(
+        severities(&r, "error").is_empty(),
+        "{:#?}",
+        severities(&r, "error")
+    );
 
     // A table by default.
     let out = skiff(&["preflight", &backup, "--target-version", "1.25"])?;
@@ -236,7 +363,11 @@ fn offline_against_the_deprecation_table() -> Result<()> {
     );
 
     let out = skiff(&["preflight", &backup, "--target-version", "one.two"])?;
-    ensure!(code(&out) == EXIT_USAGE, "{}", String::from_utf8_lossy(&out.stderr));
+    ensure!(
+        code(&out) == EXIT_USAGE,
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     Ok(())
 }
 
@@ -253,15 +384,30 @@ fn unknown_context_and_unreachable_target() -> Result<()> {
     )?;
     let kc = kubeconfig.to_str().context("utf-8")?;
 
-    let out = skiff(&["preflight", &backup, "--to-kubeconfig", kc, "--to-context", "nope"])?;
+    let out = skiff(&[
+        "preflight",
+        &backup,
+        "--to-kubeconfig",
+        kc,
+        "--to-context",
+        "nope",
+    ])?;
     let err = String::from_utf8_lossy(&out.stderr);
-    ensure!(code(&out) == EXIT_CLUSTER, "unknown context: exit {}: {err}", code(&out));
+    ensure!(
+        code(&out) == EXIT_CLUSTER,
+        "unknown context: exit {}: {err}",
+        code(&out)
+    );
     ensure!(err.contains("nope"), "unknown context not named: {err}");
     ensure!(out.stdout.is_empty(), "{}", String::from_utf8_lossy(&out.stdout));
 
     let out = skiff(&["preflight", &backup, "--to-kubeconfig", kc])?;
     let err = String::from_utf8_lossy(&out.stderr);
-    ensure!(code(&out) == EXIT_CLUSTER, "unreachable: exit {}: {err}", code(&out));
+    ensure!(
+        code(&out) == EXIT_CLUSTER,
+        "unreachable: exit {}: {err}",
+        code(&out)
+    );
     ensure!(err.contains("target"), "the target side is not named: {err}");
     Ok(())
 }
@@ -282,7 +428,10 @@ async fn bed() -> Result<TestBed> {
 
 async fn create(c: &Cluster, s: &ApiSurface, gr: &str, obj: Value) -> Result<()> {
     let r = s.preferred(gr).ok_or_else(|| anyhow!("{gr} not served"))?;
-    let ns = obj.pointer("/metadata/namespace").and_then(Value::as_str).map(str::to_owned);
+    let ns = obj
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
     c.create(r, ns.as_deref(), &obj, false)
         .await
         .with_context(|| format!("create {gr} {}", obj["metadata"]["name"]))?;
@@ -297,7 +446,13 @@ async fn create(c: &Cluster, s: &ApiSurface, gr: &str, obj: Value) -> Result<()>
 async fn seed_target(c: &Cluster) -> Result<()> {
     let s = c.discover(false).await?;
     for n in ["shop", "policy"] {
-        create(c, &s, "namespaces", json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n}})).await?;
+        create(
+            c,
+            &s,
+            "namespaces",
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n}}),
+        )
+        .await?;
     }
     create(
         c,
@@ -361,7 +516,10 @@ async fn against_a_bed() -> Result<()> {
 
     // Everything: each problem with its severity and check code.
     let r = report(&[&backup, "--to-kubeconfig", &kc], EXIT_PREFLIGHT_ERRORS)?;
-    ensure!(r["sourceVersion"] == "1.22" && r["targetVersion"] == "1.20", "{r:#}");
+    ensure!(
+        r["sourceVersion"] == "1.22" && r["targetVersion"] == "1.20",
+        "{r:#}"
+    );
     ensure!(r["objects"] == backup_items().len(), "objects: {}", r["objects"]);
     find(&r, "older-target", "warning")?;
 
@@ -382,7 +540,10 @@ async fn against_a_bed() -> Result<()> {
     // batch/v1 CronJob (1.21+): 1.20 serves v1beta1, which the backup also holds.
     let fallback = find(&r, "api-version-fallback", "info")?;
     ensure!(
-        fallback.len() == 1 && fallback[0]["message"].as_str().is_some_and(|m| m.contains("batch/v1beta1")),
+        fallback.len() == 1
+            && fallback[0]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("batch/v1beta1")),
         "{fallback:#?}"
     );
 
@@ -390,18 +551,27 @@ async fn against_a_bed() -> Result<()> {
     ensure!(
         sc.len() == 1
             && sc[0]["message"].as_str().is_some_and(|m| m.contains("gold"))
-            && objects(sc[0]) == ["persistentvolumeclaims/clean/cache", "persistentvolumeclaims/shop/data"],
+            && objects(sc[0])
+                == [
+                    "persistentvolumeclaims/clean/cache",
+                    "persistentvolumeclaims/shop/data"
+                ],
         "{sc:#?}"
     );
 
     let ns = find(&r, "namespace-exists", "warning")?;
-    ensure!(ns.len() == 1 && objects(ns[0]) == ["configmaps/shop/settings"], "{ns:#?}");
+    ensure!(
+        ns.len() == 1 && objects(ns[0]) == ["configmaps/shop/settings"],
+        "{ns:#?}"
+    );
 
     let hooks = find(&r, "webhook-unavailable", "error")?;
     ensure!(hooks.len() == 1, "only the fail-closed webhook: {hooks:#?}");
     let msg = hooks[0]["message"].as_str().unwrap_or_default();
     ensure!(
-        msg.contains("validating/gate/deployments.gate.test") && msg.contains("policy/gate") && msg.contains("no ready endpoints"),
+        msg.contains("validating/gate/deployments.gate.test")
+            && msg.contains("policy/gate")
+            && msg.contains("no ready endpoints"),
         "{msg}"
     );
     ensure!(objects(hooks[0]) == ["deployments.apps"], "{:#}", hooks[0]);
@@ -409,7 +579,9 @@ async fn against_a_bed() -> Result<()> {
     let refs = find(&r, "reference-missing", "error")?;
     ensure!(
         refs.len() == 1
-            && refs[0]["message"].as_str().is_some_and(|m| m.contains("priorityclasses gold-priority"))
+            && refs[0]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("priorityclasses gold-priority"))
             && objects(refs[0]) == ["deployments.apps/shop/web"],
         "references: {refs:#?}"
     );
@@ -417,7 +589,10 @@ async fn against_a_bed() -> Result<()> {
     find(&r, "volume-data", "warning")?;
     let registries = find(&r, "image-registry", "info")?;
     ensure!(
-        registries.len() == 1 && registries[0]["message"].as_str().is_some_and(|m| m.contains("registry.old.test")),
+        registries.len() == 1
+            && registries[0]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("registry.old.test")),
         "{registries:#?}"
     );
     let errors = severities(&r, "error");
@@ -439,17 +614,31 @@ async fn against_a_bed() -> Result<()> {
         ],
         0,
     )?;
-    ensure!(severities(&r, "error").is_empty(), "{:#?}", severities(&r, "error"));
+    ensure!(
+        severities(&r, "error").is_empty(),
+        "{:#?}",
+        severities(&r, "error")
+    );
     let sc = find(&r, "storage-class", "info")?;
     ensure!(
-        sc.len() == 1 && sc[0]["message"].as_str().is_some_and(|m| m.contains("standard") && m.contains("kubernetes.io/no-provisioner")),
+        sc.len() == 1
+            && sc[0]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("standard") && m.contains("kubernetes.io/no-provisioner")),
         "{sc:#?}"
     );
-    ensure!(!findings(&r).iter().any(|f| f["check"] == "namespace-exists"), "{r:#}");
+    ensure!(
+        !findings(&r).iter().any(|f| f["check"] == "namespace-exists"),
+        "{r:#}"
+    );
 
     // The same cluster as source and target is refused.
     let out = skiff(&["preflight", "--from-kubeconfig", &kc, "--to-kubeconfig", &kc])?;
     let err = String::from_utf8_lossy(&out.stderr);
-    ensure!(code(&out) == EXIT_USAGE && err.contains("same cluster"), "exit {}: {err}", code(&out));
+    ensure!(
+        code(&out) == EXIT_USAGE && err.contains("same cluster"),
+        "exit {}: {err}",
+        code(&out)
+    );
     Ok(())
 }

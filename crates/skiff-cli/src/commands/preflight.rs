@@ -87,7 +87,11 @@ fn render(r: &PreflightReport) -> String {
             vec![
                 f.severity.to_string(),
                 f.check.to_owned(),
-                if f.count > 0 { f.count.to_string() } else { String::new() },
+                if f.count > 0 {
+                    f.count.to_string()
+                } else {
+                    String::new()
+                },
                 f.message.clone(),
             ]
         })
@@ -95,7 +99,10 @@ fn render(r: &PreflightReport) -> String {
     if rows.is_empty() {
         out.push_str("no findings\n");
     } else {
-        out.push_str(&output::render_table(&["SEVERITY", "CHECK", "OBJECTS", "FINDING"], &rows));
+        out.push_str(&output::render_table(
+            &["SEVERITY", "CHECK", "OBJECTS", "FINDING"],
+            &rows,
+        ));
     }
     let details: Vec<_> = r
         .findings
@@ -112,7 +119,11 @@ fn render(r: &PreflightReport) -> String {
                     out,
                     "    objects: {}{}",
                     f.objects.join(", "),
-                    if more > 0 { format!(" (and {more} more)") } else { String::new() }
+                    if more > 0 {
+                        format!(" (and {more} more)")
+                    } else {
+                        String::new()
+                    }
                 );
             }
             if !f.hint.is_empty() {

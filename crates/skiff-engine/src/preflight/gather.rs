@@ -53,14 +53,22 @@ pub async fn gather_target(
         t.served_resources.insert(r.group_resource());
     }
 
-    for crd in names_and_objects(cluster, &surface, "customresourcedefinitions.apiextensions.k8s.io", None).await? {
+    for crd in names_and_objects(
+        cluster,
+        &surface,
+        "customresourcedefinitions.apiextensions.k8s.io",
+        None,
+    )
+    .await?
+    {
         if let Some(gr) = super::crd_group_resource(&crd) {
             t.crds.insert(gr, CrdVersions::of(&crd));
         }
     }
     for sc in names_and_objects(cluster, &surface, "storageclasses.storage.k8s.io", None).await? {
         let provisioner = str_at(&sc, "/provisioner");
-        t.storage_classes.insert(str_at(&sc, "/metadata/name"), provisioner);
+        t.storage_classes
+            .insert(str_at(&sc, "/metadata/name"), provisioner);
     }
     for ns in names_and_objects(cluster, &surface, "namespaces", None).await? {
         t.namespaces.insert(str_at(&ns, "/metadata/name"));
@@ -114,8 +122,14 @@ pub async fn gather_target(
 
     // Admission webhooks and the state of their backends.
     for (kind, gr) in [
-        ("validating", "validatingwebhookconfigurations.admissionregistration.k8s.io"),
-        ("mutating", "mutatingwebhookconfigurations.admissionregistration.k8s.io"),
+        (
+            "validating",
+            "validatingwebhookconfigurations.admissionregistration.k8s.io",
+        ),
+        (
+            "mutating",
+            "mutatingwebhookconfigurations.admissionregistration.k8s.io",
+        ),
     ] {
         for cfg in names_and_objects(cluster, &surface, gr, None).await? {
             t.webhooks.extend(Webhook::from_configuration(kind, &cfg));
@@ -189,8 +203,14 @@ fn listable<'a>(surface: &'a ApiSurface, gr: &str) -> Option<&'a ApiResourceInfo
 }
 
 /// `None` when the Service does not exist; otherwise whether its Endpoints hold a ready address.
-async fn backend_state(cluster: &Cluster, surface: &ApiSurface, ns: &str, name: &str) -> Result<Option<bool>> {
-    let (Some(services), Some(endpoints)) = (surface.preferred("services"), surface.preferred("endpoints")) else {
+async fn backend_state(
+    cluster: &Cluster,
+    surface: &ApiSurface,
+    ns: &str,
+    name: &str,
+) -> Result<Option<bool>> {
+    let (Some(services), Some(endpoints)) = (surface.preferred("services"), surface.preferred("endpoints"))
+    else {
         return Ok(None);
     };
     if cluster.get(services, Some(ns), name).await?.is_none() {
@@ -201,7 +221,11 @@ async fn backend_state(cluster: &Cluster, surface: &ApiSurface, ns: &str, name: 
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
-            .any(|s| s.get("addresses").and_then(Value::as_array).is_some_and(|a| !a.is_empty()))
+            .any(|s| {
+                s.get("addresses")
+                    .and_then(Value::as_array)
+                    .is_some_and(|a| !a.is_empty())
+            })
     });
     Ok(Some(ready))
 }

@@ -48,7 +48,13 @@ pub async fn summarize_source(
         return Err(crate::Error::Interrupted);
     }
     for o in &objects {
-        summary.add(&o.group_resource, o.namespace.as_deref(), &o.name, &o.object, mappings);
+        summary.add(
+            &o.group_resource,
+            o.namespace.as_deref(),
+            &o.name,
+            &o.object,
+            mappings,
+        );
     }
     if alternatives {
         let in_scope: BTreeSet<&str> = objects.iter().map(|o| o.group_resource.as_str()).collect();
@@ -67,13 +73,16 @@ async fn other_versions(
     let all = match side {
         Side::Backup(source) => {
             progress.stage("reading the backup's other API versions", None);
-            let (m, _) = crate::offline::fold_entries(source, progress, Versions::new(), |m: &mut Versions, e| {
-                if let EntryKind::Item(item, VersionDir::Version(v)) = e.kind {
-                    m.entry(item.group_resource.clone()).or_default().insert(v.clone());
-                }
-                Ok(ControlFlow::Continue(()))
-            })
-            .await?;
+            let (m, _) =
+                crate::offline::fold_entries(source, progress, Versions::new(), |m: &mut Versions, e| {
+                    if let EntryKind::Item(item, VersionDir::Version(v)) = e.kind {
+                        m.entry(item.group_resource.clone())
+                            .or_default()
+                            .insert(v.clone());
+                    }
+                    Ok(ControlFlow::Continue(()))
+                })
+                .await?;
             progress.finish_stage();
             m
         }
@@ -86,7 +95,10 @@ async fn other_versions(
             m
         }
     };
-    Ok(all.into_iter().filter(|(gr, _)| in_scope.contains(gr.as_str())).collect())
+    Ok(all
+        .into_iter()
+        .filter(|(gr, _)| in_scope.contains(gr.as_str()))
+        .collect())
 }
 
 /// A whole preflight: read the source, read the target (or take only its version), check.
