@@ -45,17 +45,20 @@ fn template(app: &str, image: &str, extra: &Value) -> Value {
     json!({"metadata": {"labels": {"app": app}}, "spec": spec})
 }
 
-/// (group-resource, preferred version dir, namespace, name, object, other versions) of the backup,
-/// grouped by group-resource as the archive writer wants them.
-#[allow(clippy::too_many_lines)]
-fn backup_items() -> Vec<(
+/// One item of the backup: (group-resource, preferred version dir, namespace, name, object,
+/// other versions).
+type Item = (
     &'static str,
     &'static str,
     Option<&'static str>,
     &'static str,
     Value,
     Vec<(&'static str, Value)>,
-)> {
+);
+
+/// The backup's items, grouped by group-resource as the archive writer wants them.
+#[allow(clippy::too_many_lines)]
+fn backup_items() -> Vec<Item> {
     let cronjob = |api: &str| {
         json!({"apiVersion": api, "kind": "CronJob", "metadata": meta(Some("shop"), "nightly"),
                "spec": {"schedule": "0 3 * * *", "jobTemplate": {"spec": {"template":
