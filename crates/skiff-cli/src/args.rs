@@ -77,6 +77,8 @@ pub enum Command {
     Images(crate::commands::images::ImagesArgs),
     /// Install, remove or check Velero itself (for a team that keeps using Velero on the same bucket).
     Velero(crate::commands::velero::VeleroArgs),
+    /// Check that a target cluster is ready for a backup's (or a live source's) objects.
+    Preflight(crate::commands::preflight::PreflightArgs),
 }
 
 /// Where backups live.

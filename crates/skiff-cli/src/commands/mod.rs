@@ -14,6 +14,7 @@ pub mod completions;
 pub mod images;
 pub mod inspect;
 pub mod migrate;
+pub mod preflight;
 pub mod restore;
 pub mod schedule;
 pub mod validate;
@@ -39,6 +40,7 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Images(a) => images::run(a, &progress).await,
         Command::Schedule(c) => schedule::run(c).await,
         Command::Migrate(a) => Box::pin(migrate::run(a, &progress)).await,
+        Command::Preflight(a) => preflight::run(a, &progress).await,
     };
     progress.clear();
     out

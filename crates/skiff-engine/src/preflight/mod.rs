@@ -15,6 +15,12 @@ use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
+mod gather;
+mod source;
+
+pub use gather::{TargetQuery, gather_target};
+pub use source::{PreflightTarget, run, summarize_source};
+
 /// Objects named per finding (the count says how many there are in all).
 const EXAMPLES: usize = 5;
 
@@ -70,6 +76,10 @@ fn is_zero(n: &usize) -> bool {
 #[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PreflightReport {
+    /// What the source is (`backup …`, `live cluster`).
+    pub source: String,
+    /// What the target is (a live cluster, or only a version for an offline check).
+    pub target: String,
     /// Source Kubernetes version (`unknown` when the backup does not say).
     pub source_version: String,
     /// Target Kubernetes version.
@@ -351,6 +361,18 @@ impl SourceSummary {
     pub fn objects(&self) -> usize {
         self.objects
     }
+
+    /// What the target must be asked about: the target namespaces objects land in, with the
+    /// group-resources of those objects.
+    pub fn target_query(&self) -> TargetQuery {
+        TargetQuery {
+            namespaces: self
+                .by_namespace
+                .iter()
+                .map(|(ns, objects)| (ns.clone(), objects.iter().map(|(gr, _)| gr.clone()).collect()))
+                .collect(),
+        }
+    }
 }
 
 /// A webhook of the target.
@@ -511,6 +533,8 @@ pub fn check(source: &SourceSummary, target: &TargetSummary) -> PreflightReport 
     }
     findings.sort_by(|a, b| (a.severity, a.check).cmp(&(b.severity, b.check)));
     PreflightReport {
+        source: String::new(),
+        target: String::new(),
         source_version: source.version.map_or_else(|| "unknown".into(), |v| v.to_string()),
         target_version: target.version.map_or_else(|| "unknown".into(), |v| v.to_string()),
         objects: source.objects,

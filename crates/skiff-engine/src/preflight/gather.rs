@@ -1,0 +1,252 @@
+//! Reading the target's facts for [`check`](super::check): version, discovery (every served
+//! version), CRDs, storage classes, namespaces, the objects already in the namespaces the
+//! migration writes to, admission webhooks with the state of their backend Services, the
+//! cluster-scoped classes pods refer to, and the service accounts of the mapped namespaces.
+//!
+//! Every read the checks depend on must succeed: a target that cannot be read fails the run
+//! (a half-read target would report objects missing that are there). Types the target does not
+//! serve are simply empty.
+
+use super::{CrdVersions, TargetSummary, Webhook};
+use crate::deprecations::KubeVersion;
+use crate::error::Result;
+use crate::progress::Progress;
+use futures::{StreamExt as _, TryStreamExt as _};
+use serde_json::Value;
+use skiff_kube::{ApiResourceInfo, ApiSurface, Cluster, ListOptions};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// LISTs and GETs sent at once while reading the target.
+const CONCURRENCY: usize = 8;
+
+/// What the migration writes to the target: target namespace → group-resources of the objects
+/// that land there. From [`SourceSummary::target_query`](super::SourceSummary::target_query).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TargetQuery {
+    /// Target namespace → group-resources (`configmaps`, `deployments.apps`).
+    pub namespaces: BTreeMap<String, BTreeSet<String>>,
+}
+
+/// Cluster-scoped classes pods and ingresses refer to by name.
+const CLASSES: &[&str] = &[
+    "priorityclasses.scheduling.k8s.io",
+    "runtimeclasses.node.k8s.io",
+    "ingressclasses.networking.k8s.io",
+];
+
+/// Read the target's [`TargetSummary`]. Fails when the server cannot be reached or a read the
+/// checks need fails (unauthorised, server error); a type the target does not serve is empty.
+pub async fn gather_target(
+    cluster: &Cluster,
+    query: &TargetQuery,
+    progress: &dyn Progress,
+) -> Result<TargetSummary> {
+    progress.stage("reading the target", None);
+    let surface = cluster.discover(true).await?;
+    let mut t = TargetSummary {
+        version: version_of(&surface),
+        ..TargetSummary::default()
+    };
+    for r in &surface.resources {
+        t.served
+            .insert((r.group.clone(), r.version.clone(), r.resource.clone()));
+        t.served_resources.insert(r.group_resource());
+    }
+
+    for crd in names_and_objects(
+        cluster,
+        &surface,
+        "customresourcedefinitions.apiextensions.k8s.io",
+        None,
+    )
+    .await?
+    {
+        if let Some(gr) = super::crd_group_resource(&crd) {
+            t.crds.insert(gr, CrdVersions::of(&crd));
+        }
+    }
+    for sc in names_and_objects(cluster, &surface, "storageclasses.storage.k8s.io", None).await? {
+        let provisioner = str_at(&sc, "/provisioner");
+        t.storage_classes
+            .insert(str_at(&sc, "/metadata/name"), provisioner);
+    }
+    for ns in names_and_objects(cluster, &surface, "namespaces", None).await? {
+        t.namespaces.insert(str_at(&ns, "/metadata/name"));
+    }
+    for gr in CLASSES {
+        for o in names_and_objects(cluster, &surface, gr, None).await? {
+            t.cluster_objects
+                .insert(((*gr).to_owned(), str_at(&o, "/metadata/name")));
+        }
+    }
+    progress.advance(1, 0);
+
+    // Objects and service accounts of the target namespaces that exist.
+    let mut lists: Vec<(String, String)> = Vec::new();
+    for (ns, grs) in &query.namespaces {
+        if !t.namespaces.contains(ns) {
+            continue;
+        }
+        lists.push(("serviceaccounts".to_owned(), ns.clone()));
+        for gr in grs.iter().filter(|gr| *gr != "serviceaccounts") {
+            lists.push((gr.clone(), ns.clone()));
+        }
+    }
+    let listed: Vec<(String, String, Vec<String>)> = futures::stream::iter(lists)
+        .map(|(gr, ns)| {
+            let surface = &surface;
+            async move {
+                let names = names_and_objects(cluster, surface, &gr, Some(&ns))
+                    .await?
+                    .iter()
+                    .map(|o| str_at(o, "/metadata/name"))
+                    .collect();
+                progress.advance(1, 0);
+                Ok::<_, crate::Error>((gr, ns, names))
+            }
+        })
+        .buffer_unordered(CONCURRENCY)
+        .try_collect()
+        .await?;
+    for (gr, ns, names) in listed {
+        for name in names {
+            if gr == "serviceaccounts" {
+                t.service_accounts.insert((ns.clone(), name.clone()));
+                if !query.namespaces.get(&ns).is_some_and(|g| g.contains(&gr)) {
+                    continue;
+                }
+            }
+            t.existing.insert((gr.clone(), ns.clone(), name));
+        }
+    }
+
+    // Admission webhooks and the state of their backends.
+    for (kind, gr) in [
+        (
+            "validating",
+            "validatingwebhookconfigurations.admissionregistration.k8s.io",
+        ),
+        (
+            "mutating",
+            "mutatingwebhookconfigurations.admissionregistration.k8s.io",
+        ),
+    ] {
+        for cfg in names_and_objects(cluster, &surface, gr, None).await? {
+            t.webhooks.extend(Webhook::from_configuration(kind, &cfg));
+        }
+    }
+    let backends: BTreeSet<(String, String)> = t.webhooks.iter().filter_map(|w| w.service.clone()).collect();
+    let states: Vec<((String, String), Option<bool>)> = futures::stream::iter(backends)
+        .map(|key| {
+            let surface = &surface;
+            async move {
+                let state = backend_state(cluster, surface, &key.0, &key.1).await?;
+                Ok::<_, crate::Error>((key, state))
+            }
+        })
+        .buffer_unordered(CONCURRENCY)
+        .try_collect()
+        .await?;
+    for (key, state) in states {
+        if let Some(ready) = state {
+            t.service_endpoints.insert(key, ready);
+        }
+    }
+    progress.finish_stage();
+    Ok(t)
+}
+
+/// The server's version: `gitVersion` (`v1.20.2`), else `major.minor`.
+fn version_of(surface: &ApiSurface) -> Option<KubeVersion> {
+    surface
+        .git_version
+        .parse()
+        .ok()
+        .or_else(|| format!("{}.{}", surface.major, surface.minor).parse().ok())
+}
+
+fn str_at(v: &Value, pointer: &str) -> String {
+    v.pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Every object of a group-resource (in a namespace), every page; empty when the target does
+/// not serve the type.
+async fn names_and_objects(
+    cluster: &Cluster,
+    surface: &ApiSurface,
+    gr: &str,
+    namespace: Option<&str>,
+) -> Result<Vec<Value>> {
+    let Some(res) = listable(surface, gr) else {
+        return Ok(Vec::new());
+    };
+    let mut pager = cluster.list_pages(
+        res,
+        ListOptions {
+            namespace: namespace.map(str::to_owned),
+            ..ListOptions::default()
+        },
+    );
+    let mut out = Vec::new();
+    while let Some(page) = pager.next_page().await? {
+        out.extend(page.items);
+    }
+    Ok(out)
+}
+
+/// The preferred version of a group-resource, when served and listable.
+fn listable<'a>(surface: &'a ApiSurface, gr: &str) -> Option<&'a ApiResourceInfo> {
+    surface.preferred(gr).filter(|r| r.supports("list"))
+}
+
+/// `None` when the Service does not exist; otherwise whether its Endpoints hold a ready address.
+async fn backend_state(
+    cluster: &Cluster,
+    surface: &ApiSurface,
+    ns: &str,
+    name: &str,
+) -> Result<Option<bool>> {
+    let (Some(services), Some(endpoints)) = (surface.preferred("services"), surface.preferred("endpoints"))
+    else {
+        return Ok(None);
+    };
+    if cluster.get(services, Some(ns), name).await?.is_none() {
+        return Ok(None);
+    }
+    let ready = cluster.get(endpoints, Some(ns), name).await?.is_some_and(|ep| {
+        ep.get("subsets")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .any(|s| {
+                s.get("addresses")
+                    .and_then(Value::as_array)
+                    .is_some_and(|a| !a.is_empty())
+            })
+    });
+    Ok(Some(ready))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_from_discovery() {
+        let s = ApiSurface {
+            git_version: "v1.20.2".into(),
+            ..ApiSurface::default()
+        };
+        assert_eq!(version_of(&s), Some(KubeVersion::new(1, 20)));
+        let s = ApiSurface {
+            major: "1".into(),
+            minor: "29+".into(),
+            ..ApiSurface::default()
+        };
+        assert_eq!(version_of(&s), Some(KubeVersion::new(1, 29)));
+        assert_eq!(version_of(&ApiSurface::default()), None);
+    }
+}
