@@ -8,3 +8,4 @@ mod images;
 mod restore;
 mod terminal;
 mod velero;
+mod verify;

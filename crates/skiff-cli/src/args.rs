@@ -72,6 +72,10 @@ pub enum Command {
     Images(crate::commands::images::ImagesArgs),
     /// Install, remove or check Velero itself (for a team that keeps using Velero on the same bucket).
     Velero(crate::commands::velero::VeleroArgs),
+    /// Is the target what the source says, and ready? (presence, equality, readiness)
+    Verify(crate::commands::verify::VerifyArgs),
+    /// What differs between two sides (backups or live clusters), object by object.
+    Diff(crate::commands::diff::DiffArgs),
 }
 
 /// Where backups live.

@@ -11,11 +11,13 @@ use std::sync::Arc;
 pub mod backup;
 pub mod backups;
 pub mod completions;
+pub mod diff;
 pub mod images;
 pub mod inspect;
 pub mod restore;
 pub mod validate;
 pub mod velero;
+pub mod verify;
 
 /// Run a parsed command line; returns the exit code.
 pub async fn run(cli: Cli) -> Result<u8, CliError> {
@@ -35,6 +37,8 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Man(a) => completions::man(&a),
         Command::Velero(a) => velero::run(a).await,
         Command::Images(a) => images::run(a, &progress).await,
+        Command::Verify(a) => verify::run(a, &progress).await,
+        Command::Diff(a) => diff::run(a, &progress).await,
     };
     progress.clear();
     out
