@@ -22,6 +22,9 @@
 //! `skiff diff` of two backups of the source namespace taken before and after known changes
 //! reports exactly those changes (exit 6); a backup against itself is equal (exit 0).
 
+// Kubernetes kind names (ConfigMap, ReplicaSet, …) appear as prose in these docs.
+#![allow(clippy::doc_markdown)]
+
 use crate::common::skiff_bin;
 use anyhow::{Context, Result, anyhow, ensure};
 use serde_json::{Value, json};

@@ -154,23 +154,22 @@ pub fn map_object(obj: &mut SideObject, mappings: &Mappings) {
             }
         }
         "persistentvolumes" => {
-            if let Some(c) = obj.object.pointer_mut("/spec/claimRef") {
-                if let Some(new) = c.get("namespace").and_then(Value::as_str).and_then(mapped_ns) {
-                    c["namespace"] = Value::String(new);
-                }
+            if let Some(c) = obj.object.pointer_mut("/spec/claimRef")
+                && let Some(new) = c.get("namespace").and_then(Value::as_str).and_then(mapped_ns)
+            {
+                c["namespace"] = Value::String(new);
             }
         }
         _ => {}
     }
     let class_at = |v: Option<&mut Value>| {
-        if let Some(v) = v {
-            if let Some(new) = v
+        if let Some(v) = v
+            && let Some(new) = v
                 .get("storageClassName")
                 .and_then(Value::as_str)
                 .and_then(|c| mappings.storage_classes.get(c))
-            {
-                v["storageClassName"] = Value::String(new.clone());
-            }
+        {
+            v["storageClassName"] = Value::String(new.clone());
         }
     };
     match gr {

@@ -32,6 +32,7 @@ use serde::Serialize;
 use serde_json::Value;
 use skiff_kube::{ApiResourceInfo, ApiSurface, Cluster, ListOptions};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -359,8 +360,11 @@ impl Gvr {
     }
 }
 
-/// The live objects read: per type, `(namespace, name)` → object.
-type Lists = HashMap<Gvr, Arc<BTreeMap<(Option<String>, String), Value>>>;
+/// The live objects of one type: `(namespace, name)` → object.
+type Listed = Arc<BTreeMap<(Option<String>, String), Value>>;
+
+/// The live objects read, per type.
+type Lists = HashMap<Gvr, Listed>;
 
 fn info_of(t: &TargetRef) -> ApiResourceInfo {
     ApiResourceInfo {
@@ -768,7 +772,7 @@ async fn check_readiness(
     cached: &Lists,
     cancel: &CancellationToken,
 ) -> Result<Vec<ReadinessCheck>, RestoreError> {
-    let mut lists: BTreeMap<&str, Arc<BTreeMap<(Option<String>, String), Value>>> = BTreeMap::new();
+    let mut lists: BTreeMap<&str, Listed> = BTreeMap::new();
     let mut to_list = Vec::new();
     for gr in READINESS_TYPES.iter().chain(&["endpoints"]) {
         let Some(res) = surface.preferred(gr) else {
@@ -877,7 +881,7 @@ pub fn readiness_of(gr: &str, obj: &Value, endpoints: Option<&Value>) -> Option<
                 let mut r =
                     format!("{ready}/{want} replicas ready, {available} available, {updated} updated");
                 if let Some((_, "ProgressDeadlineExceeded", m)) = condition(obj, "Progressing") {
-                    r.push_str(&format!(" (progress deadline exceeded: {m})"));
+                    let _ = write!(r, " (progress deadline exceeded: {m})");
                 }
                 return Some(r);
             }
