@@ -11,3 +11,4 @@ mod restore;
 mod schedule;
 mod terminal;
 mod velero;
+mod verify;

@@ -1,6 +1,6 @@
-//! `skiff schedule create` on a real bed: the objects it prints with `--dry-run` (CronJob version
+//! `skiff schedule create` on a real bed: the objects it prints with `--dry-run` (`CronJob` version
 //! chosen by discovery: `batch/v1beta1` on this 1.20 bed), the same objects applied, and the
-//! least privilege of the job's identity checked by the API server itself (SubjectAccessReview):
+//! least privilege of the job's identity checked by the API server itself (`SubjectAccessReview`):
 //! it may get and list everything, and write nothing. No pod runs on the bed (no kubelet), so the
 //! job's backup itself is not run here; `skiff backup --timestamped` is what it runs.
 

@@ -79,6 +79,10 @@ pub enum Command {
     Velero(crate::commands::velero::VeleroArgs),
     /// Check that a target cluster is ready for a backup's (or a live source's) objects.
     Preflight(crate::commands::preflight::PreflightArgs),
+    /// Is the target what the source says, and ready? (presence, equality, readiness)
+    Verify(crate::commands::verify::VerifyArgs),
+    /// What differs between two sides (backups or live clusters), object by object.
+    Diff(crate::commands::diff::DiffArgs),
 }
 
 /// Where backups live.
@@ -300,7 +304,6 @@ pub struct ToArgs {
 
 impl ToArgs {
     /// Whether a target cluster was named at all.
-    #[allow(dead_code)] // until preflight/verify land
     pub fn is_set(&self) -> bool {
         self.to_kubeconfig.is_some() || self.to_context.is_some()
     }

@@ -8,6 +8,7 @@
 pub mod backup;
 pub mod compare;
 pub mod deprecations;
+pub mod diff;
 pub mod error;
 pub mod glob;
 pub mod hold;
@@ -22,6 +23,7 @@ pub mod restore;
 pub mod scope;
 pub mod side;
 pub mod velero;
+pub mod verify;
 
 pub use error::{Error, Result};
 pub use mappings::Mappings;

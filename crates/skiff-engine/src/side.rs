@@ -55,7 +55,7 @@ impl Side {
     /// What this side is, for messages: `backup b1 (s3://bucket)` or `cluster https://…`.
     pub fn describe(&self) -> String {
         match self {
-            Side::Backup(b) => format!("backup {}", b.describe()),
+            Side::Backup(b) => b.describe(),
             Side::Cluster(_) => "live cluster".to_owned(),
         }
     }

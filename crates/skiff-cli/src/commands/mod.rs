@@ -11,6 +11,7 @@ use std::sync::Arc;
 pub mod backup;
 pub mod backups;
 pub mod completions;
+pub mod diff;
 pub mod images;
 pub mod inspect;
 pub mod migrate;
@@ -19,6 +20,7 @@ pub mod restore;
 pub mod schedule;
 pub mod validate;
 pub mod velero;
+pub mod verify;
 
 /// Run a parsed command line; returns the exit code.
 pub async fn run(cli: Cli) -> Result<u8, CliError> {
@@ -41,6 +43,8 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Schedule(c) => schedule::run(c).await,
         Command::Migrate(a) => Box::pin(migrate::run(a, &progress)).await,
         Command::Preflight(a) => preflight::run(a, &progress).await,
+        Command::Verify(a) => verify::run(a, &progress).await,
+        Command::Diff(a) => diff::run(a, &progress).await,
     };
     progress.clear();
     out
