@@ -155,6 +155,13 @@ pub fn normalize(gr: &str, obj: &mut Value) {
         ("namespaces", Some(spec)) => {
             spec.remove("finalizers");
         }
+        ("pods", Some(spec)) => {
+            // The ServiceAccount admission plugin injects a token volume per namespace (its name
+            // differs in every cluster; restore drops the source's); nodeName comes from the
+            // scheduler.
+            drop_token_volumes(spec);
+            spec.remove("nodeName");
+        }
         _ => {}
     }
     if gr == "namespaces" {
@@ -162,6 +169,40 @@ pub fn normalize(gr: &str, obj: &mut Value) {
     }
     if gr == "serviceaccounts" {
         root.remove("secrets");
+    }
+}
+
+/// Whether a pod volume is the injected service account token (`default-token-xxxxx` secret volume
+/// before 1.21, `kube-api-access-xxxxx` projected volume from 1.21).
+fn is_token_volume(v: &Value) -> bool {
+    let name = name_of(v);
+    (v.get("secret").is_some() && name.contains("-token-"))
+        || (v.get("projected").is_some() && name.starts_with("kube-api-access-"))
+}
+
+/// Remove the injected token volume(s) of a pod spec and their mounts.
+fn drop_token_volumes(spec: &mut serde_json::Map<String, Value>) {
+    let mut dropped: Vec<String> = Vec::new();
+    if let Some(Value::Array(vols)) = spec.get_mut("volumes") {
+        vols.retain(|v| {
+            let token = is_token_volume(v);
+            if token {
+                dropped.push(name_of(v).to_owned());
+            }
+            !token
+        });
+    }
+    // An empty list left by a restore that dropped the token equals no list.
+    drop_empty(spec, "volumes");
+    for list in ["containers", "initContainers", "ephemeralContainers"] {
+        if let Some(Value::Array(cs)) = spec.get_mut(list) {
+            for c in cs.iter_mut().filter_map(Value::as_object_mut) {
+                if let Some(Value::Array(mounts)) = c.get_mut("volumeMounts") {
+                    mounts.retain(|m| !dropped.iter().any(|d| d == name_of(m)));
+                }
+                drop_empty(c, "volumeMounts");
+            }
+        }
     }
 }
 
@@ -266,6 +307,26 @@ pub fn diff(a: &Value, b: &Value) -> Vec<Difference> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn injected_token_volumes_do_not_count() {
+        let pod = |token: &str| {
+            json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+                "spec": {"nodeName": "n1", "containers": [{"name": "c", "image": "i",
+                    "volumeMounts": [{"name": token, "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount"},
+                                     {"name": "data", "mountPath": "/data"}]}],
+                    "volumes": [{"name": token, "secret": {"secretName": token}}, {"name": "data", "emptyDir": {}}]}})
+        };
+        let (mut a, mut b) = (pod("default-token-abcde"), pod("default-token-zyxwv"));
+        normalize("pods", &mut a);
+        normalize("pods", &mut b);
+        assert!(diff(&a, &b).is_empty(), "{:?}", diff(&a, &b));
+        assert_eq!(a["spec"]["volumes"], json!([{"name": "data", "emptyDir": {}}]));
+        let mut c = pod("default-token-abcde");
+        c["spec"]["volumes"][1]["emptyDir"] = json!({"medium": "Memory"});
+        normalize("pods", &mut c);
+        assert_eq!(diff(&a, &c).len(), 1);
+    }
     use super::*;
     use serde_json::json;
 

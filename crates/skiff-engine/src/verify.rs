@@ -649,7 +649,14 @@ fn compare_plan(
         let gr = gvr.group_resource();
         planned_keys.insert((gr.clone(), t.namespace.clone(), t.name.clone()));
         let object = item.object.to_value();
-        if is_derived(&item.source.group_resource, &object, &selector_service) {
+        // Derived as planned, or as it lives in the target (a restored ReplicaSet the
+        // Deployment controller adopted is the controller's, whatever the backup said).
+        let live_derived = lookup(&gvr, t.namespace.as_deref(), &t.name)
+            .is_some_and(|live| is_derived(&gr, live, &selector_service));
+        // Pods and ReplicaSets whose owner is restored too are the owner's to keep or replace.
+        let owned =
+            !item.owners.is_empty() && matches!(gr.as_str(), "pods" | "replicasets.apps" | "jobs.batch");
+        if owned || live_derived || is_derived(&item.source.group_resource, &object, &selector_service) {
             report.summary.derived += 1;
             continue;
         }
