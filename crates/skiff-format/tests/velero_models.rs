@@ -102,7 +102,20 @@ fn storage_and_snapshot_locations_of_a_real_install_fit_the_models() {
                 }
                 other => panic!("unexpected kind {other}"),
             };
-            assert_eq!(&back, item, "{name}: {kind}");
+            // An empty `status: {}` written by the server and an absent one decode alike.
+            let drop_empty_status = |mut v: Value| {
+                if v.get("status")
+                    .is_some_and(|s| s.as_object().is_some_and(serde_json::Map::is_empty))
+                {
+                    v.as_object_mut().map(|m| m.remove("status"));
+                }
+                v
+            };
+            assert_eq!(
+                drop_empty_status(back),
+                drop_empty_status(item.clone()),
+                "{name}: {kind}"
+            );
             checked += 1;
         }
     }
