@@ -28,7 +28,7 @@ pub struct MigrateArgs {
     /// Also keep a Velero-readable backup of the migrated source objects, named after the
     /// migration, in this location (folder, `s3://bucket/prefix` or a BSL YAML; S3 flags as for
     /// --location). The backup is written first and the migration applies it; the results go
-    /// beside it under restores/<name>/.
+    /// beside it under `restores/<name>/`.
     #[arg(long, conflicts_with = "undo")]
     pub archive: Option<String>,
     /// S3 flags for --archive (its --location is --archive).

@@ -138,7 +138,7 @@ fn plain_component(raw: &str) -> bool {
 }
 
 /// `raw` + `suffix` as one file name of at most [`MAX_FILE_NAME`] bytes: as it is when
-/// [`plain_component`] allows it and it fits (and `force_hash` is off), else
+/// `plain_component` allows it and it fits (and `force_hash` is off), else
 /// `<sanitized prefix>~<hash>` + `suffix`.
 pub fn component_name(raw: &str, suffix: &str, force_hash: bool) -> String {
     if !force_hash && plain_component(raw) && raw.len() + suffix.len() <= MAX_FILE_NAME {

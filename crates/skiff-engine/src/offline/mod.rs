@@ -5,8 +5,8 @@
 //! * [`source`] — where a backup comes from, and the one streaming pass over its tarball
 //!   ([`fold_entries`]); restore and migrate read backups through it too.
 //! * [`inspect`] — summary, item list, one item.
-//! * [`extract`] — one file per item under a folder, never outside it.
-//! * [`validate`] — every check of a backup, as findings.
+//! * [`mod@extract`] — one file per item under a folder, never outside it.
+//! * [`mod@validate`] — every check of a backup, as findings.
 //! * [`catalog`] — the backups of a location: list, describe, delete.
 //!
 //! Input is hostile until checked: names taken from documents are validated before they become

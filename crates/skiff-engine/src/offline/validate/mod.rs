@@ -1,11 +1,11 @@
 //! `validate`: every check of a backup, as findings.
 //!
-//! * [`documents`] — `velero-backup.json` (names included), the sidecars, the resource list and
+//! * `documents` — `velero-backup.json` (names included), the sidecars, the resource list and
 //!   skiff's index, read with their size limits;
-//! * [`archive`] — one streaming pass over the tarball: the reader's own checks, the version
+//! * `archive` — one streaming pass over the tarball: the reader's own checks, the version
 //!   entry, every item against its path, preferred-version copies, duplicate paths, and every
 //!   entry against skiff's index (the format crate's verifier);
-//! * [`cross`] — what only the whole picture shows: resource list against the tarball, copies
+//! * `cross` — what only the whole picture shows: resource list against the tarball, copies
 //!   without their counterpart, index entries missing from the tarball.
 //!
 //! Findings are kept up to [`MAX_FINDINGS_PER_CODE`] per code; the rest are counted in
