@@ -178,10 +178,9 @@ async fn exec_credential_plugins_and_proxy_urls() -> Result<()> {
     ensure!(at_connect >= 1, "the plugin ran at connect");
     let (surface, names) = discover_and_list(&cluster).await?;
     assert_eq!(surface.git_version, "v1.20.2");
-    ensure!(
-        names.contains(&"default".to_owned()) && names.contains(&"kube-system".to_owned()),
-        "{names:?}"
-    );
+    // `kube-system` exists once the apiserver answers; `default` is created a moment later by
+    // its bootstrap controller (a loaded machine showed the gap), so it is not waited for here.
+    ensure!(names.contains(&"kube-system".to_owned()), "{names:?}");
     assert_eq!(plugin.runs(), at_connect, "a token without expiry is kept");
 
     // --- v1, never interactive, token about to expire: refreshed by the plugin ----------------
@@ -195,7 +194,7 @@ async fn exec_credential_plugins_and_proxy_urls() -> Result<()> {
     let before = plugin.runs();
     let cluster = connect(&kc).await?;
     let (_, names) = discover_and_list(&cluster).await?;
-    ensure!(names.contains(&"default".to_owned()), "{names:?}");
+    ensure!(names.contains(&"kube-system".to_owned()), "{names:?}");
     // kube refreshes a token within 60 s of its expiry: every request ran the plugin again.
     let runs = plugin.runs() - before;
     ensure!(runs >= 3, "the plugin ran {runs} times");
@@ -265,11 +264,11 @@ async fn exec_credential_plugins_and_proxy_urls() -> Result<()> {
         Some(&proxy.http_url()),
     )?;
     let (_, names) = discover_and_list(&connect(&kc).await?).await?;
-    ensure!(names.contains(&"default".to_owned()), "{names:?}");
+    ensure!(names.contains(&"kube-system".to_owned()), "{names:?}");
     ensure!(proxy.stats().http_connects >= 1, "{:?}", proxy.stats());
     let kc = kubeconfig(dir.path(), "socks5", &bed, &token_user, Some(&proxy.socks5_url()))?;
     let (_, names) = discover_and_list(&connect(&kc).await?).await?;
-    ensure!(names.contains(&"default".to_owned()), "{names:?}");
+    ensure!(names.contains(&"kube-system".to_owned()), "{names:?}");
     ensure!(proxy.stats().socks5_connects >= 1, "{:?}", proxy.stats());
     assert_eq!(proxy.stats().refused, 0);
 
@@ -286,7 +285,7 @@ async fn exec_credential_plugins_and_proxy_urls() -> Result<()> {
         Some(&with_auth),
     )?;
     let (_, names) = discover_and_list(&connect(&kc).await?).await?;
-    ensure!(names.contains(&"default".to_owned()), "{names:?}");
+    ensure!(names.contains(&"kube-system".to_owned()), "{names:?}");
     ensure!(guarded.stats().http_connects >= 1, "{:?}", guarded.stats());
     assert_eq!(guarded.stats().refused, 0);
     // Without them the proxy refuses the tunnel, and nothing reaches the server.
