@@ -87,7 +87,7 @@ pub async fn undo(cluster: &Cluster, record: &MigrationRecord, dry_run: bool) ->
                 continue;
             }
             Err(e) => {
-                out.push(item(UndoOutcome::Failed, Some(chain(&e))));
+                out.push(item(UndoOutcome::Failed, Some(crate::offline::chain(&e))));
                 continue;
             }
         };
@@ -115,20 +115,8 @@ pub async fn undo(cluster: &Cluster, record: &MigrationRecord, dry_run: bool) ->
                 UndoOutcome::Kept,
                 Some("replaced since it was read (UID precondition failed)".to_owned()),
             )),
-            Err(e) => out.push(item(UndoOutcome::Failed, Some(chain(&e)))),
+            Err(e) => out.push(item(UndoOutcome::Failed, Some(crate::offline::chain(&e)))),
         }
     }
     out
-}
-
-/// An error and its sources, `: `-joined.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }

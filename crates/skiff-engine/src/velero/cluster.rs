@@ -21,17 +21,7 @@ use super::install::{CREDENTIALS_SECRET, FIELD_MANAGER, InstallOptions};
 use super::{Result, VeleroError};
 
 fn res(group: &str, resource: &str, kind: &str, version: &str, namespaced: bool) -> ApiResourceInfo {
-    ApiResourceInfo {
-        group: group.into(),
-        version: version.into(),
-        resource: resource.into(),
-        kind: kind.into(),
-        singular: String::new(),
-        namespaced,
-        verbs: Vec::new(),
-        short_names: Vec::new(),
-        preferred: true,
-    }
+    ApiResourceInfo::known(group, version, resource, kind, namespaced)
 }
 
 /// The API resource of a kind an install creates (or of any Velero kind).
