@@ -6,6 +6,7 @@
 
 use crate::common::skiff_bin;
 use anyhow::{Context, Result, anyhow, ensure};
+use futures::{StreamExt, TryStreamExt};
 use serde_json::{Value, json};
 use skiff_kube::{ApiResourceInfo, Cluster, LimiterConfig};
 use skiff_testkit::bed::TestBed;
@@ -291,6 +292,47 @@ async fn migrate_dry_run_apply_rerun_archive_undo() -> Result<()> {
     );
     ensure!(!record.exists(), "the record stays after a complete undo");
 
+    // Undo removes a namespace the migration created (m3's), but keeps one that holds an object
+    // the migration did not create (m2's, after a user adds a ConfigMap to it).
+    create(
+        &tgt,
+        json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "users-own", "namespace": "shop-archived"}, "data": {"k": "v"}}),
+    )
+    .await?;
+    let mut args = base("m2");
+    args[11] = path(&work.path().join("m2.json"))?;
+    args.push("--undo".to_owned());
+    let undone = ok(run(args)?, "undo m2")?;
+    ensure!(
+        undone.stdout.lines().any(|l| l.starts_with("kept")
+            && l.contains("namespaces/shop-archived")
+            && l.contains("users-own")),
+        "{}",
+        undone.stdout
+    );
+    let kept = get(&tgt, "Namespace", None, "shop-archived")
+        .await?
+        .context("m2's namespace deleted with a user's object in it")?;
+    ensure!(kept.pointer("/metadata/deletionTimestamp").is_none(), "{kept}");
+    let mut args = base("m3");
+    args[11] = path(&work.path().join("m3.json"))?;
+    args.push("--undo".to_owned());
+    let undone = ok(run(args)?, "undo m3")?;
+    ensure!(
+        undone
+            .stdout
+            .lines()
+            .any(|l| l.starts_with("deleted") && l.contains("namespaces/shop-held")),
+        "{}",
+        undone.stdout
+    );
+    let gone = get(&tgt, "Namespace", None, "shop-held").await?;
+    ensure!(
+        gone.is_none_or(|n| n.pointer("/metadata/deletionTimestamp").is_some()),
+        "m3's namespace survived its undo"
+    );
+
     // Bad input: nothing applied.
     let same = skiff(&[
         "migrate",
@@ -344,4 +386,122 @@ async fn migrate_dry_run_apply_rerun_archive_undo() -> Result<()> {
 
 fn path(p: &Path) -> Result<String> {
     p.to_str().map(str::to_owned).context("utf-8 path")
+}
+
+/// Ctrl-C in the middle of a migration: the run stops with the interrupted exit code, the record
+/// holds what was created so far (undo would see it), and a rerun completes the rest.
+#[tokio::test]
+async fn migrate_interrupted_then_rerun_completes() -> Result<()> {
+    const N: usize = 1500;
+    skiff_kube::install_crypto_provider();
+    let _serial = crate::restore::SERIAL.lock().await;
+    let (a, b) = (bed().await?, bed().await?);
+    let src = Cluster::from_client(a.client().await?, LimiterConfig::default());
+    let tgt = Cluster::from_client(b.client().await?, LimiterConfig::default());
+    create(
+        &src,
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "bulk"}}),
+    )
+    .await?;
+    let cms = res("ConfigMap");
+    futures::stream::iter(0..N)
+        .map(|i| {
+            let (src, cms) = (&src, &cms);
+            async move {
+                let cm = json!({"apiVersion": "v1", "kind": "ConfigMap",
+                    "metadata": {"name": format!("c-{i:04}"), "namespace": "bulk"}, "data": {"i": i.to_string()}});
+                src.create(cms, Some("bulk"), &cm, false).await
+            }
+        })
+        .buffer_unordered(16)
+        .try_collect::<Vec<_>>()
+        .await?;
+    let (ka, kb) = (path(a.kubeconfig_path())?, path(b.kubeconfig_path())?);
+    let work = tempfile::tempdir()?;
+    let record = work.path().join("big.json");
+    let args = [
+        "migrate",
+        "big",
+        "--from-kubeconfig",
+        &ka,
+        "--to-kubeconfig",
+        &kb,
+        "-n",
+        "bulk",
+        "--max-requests",
+        "1",
+        "--record",
+        &path(&record)?,
+    ];
+    let count = || async {
+        let mut pages = tgt.list_pages(
+            &cms,
+            skiff_kube::ListOptions {
+                namespace: Some("bulk".to_owned()),
+                ..skiff_kube::ListOptions::default()
+            },
+        );
+        let mut n = 0;
+        while let Some(p) = pages.next_page().await? {
+            n += p.items.len();
+        }
+        anyhow::Ok(n)
+    };
+    let mut child = Command::new(skiff_bin()?)
+        .args(args)
+        .env_remove("KUBECONFIG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    // Interrupt once part of the work is on the target (one request at a time keeps the run long
+    // enough to catch it in the middle).
+    let mut seen = 0;
+    for _ in 0..600 {
+        seen = count().await?;
+        if seen >= 50 || child.try_wait()?.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    ensure!(
+        child.try_wait()?.is_none(),
+        "the migration ended before it could be interrupted ({seen} created)"
+    );
+    nix_sigint(&child)?;
+    let out = child.wait_with_output()?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    ensure!(
+        out.status.code() == Some(130),
+        "interrupted run: exit {:?}\n{stderr}",
+        out.status.code()
+    );
+    let partial = count().await?;
+    ensure!(
+        partial > 0 && partial < N,
+        "{partial} of {N} created before the interrupt"
+    );
+    let rec: Value = serde_json::from_slice(&std::fs::read(&record).context("no record after Ctrl-C")?)?;
+    let recorded = rec["created"].as_array().map_or(0, Vec::len);
+    ensure!(
+        recorded <= partial && recorded + 2 >= partial,
+        "record holds {recorded} objects, the target {partial} (kube-root-ca.crt aside)"
+    );
+    // The rerun completes: every ConfigMap there, with its value.
+    ok(skiff(&args)?, "rerun after interrupt")?;
+    let total = count().await?;
+    ensure!(total >= N, "{total} of {N} after the rerun");
+    let last = get(&tgt, "ConfigMap", Some("bulk"), &format!("c-{:04}", N - 1))
+        .await?
+        .context("last ConfigMap")?;
+    ensure!(last["data"]["i"] == json!((N - 1).to_string()), "{last}");
+    Ok(())
+}
+
+/// Send SIGINT (what Ctrl-C sends) to a child process.
+fn nix_sigint(child: &std::process::Child) -> Result<()> {
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()?;
+    ensure!(status.success(), "kill -INT failed");
+    Ok(())
 }

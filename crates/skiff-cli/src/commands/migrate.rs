@@ -105,8 +105,9 @@ pub async fn run(a: MigrateArgs, progress: &CliProgress) -> Result<u8, CliError>
             name: a.name.clone(),
             started: report.started,
             created: Vec::new(),
+            namespaces: Vec::new(),
         });
-        record.extend(&report.created);
+        record.extend(&report.created, &report.created_namespaces);
         write_record(&record_path, &record)?;
     }
     Ok(code)

@@ -305,17 +305,7 @@ async fn create_namespaces<'p>(
     progress: &dyn Progress,
     report: &mut RestoreReport,
 ) -> BTreeSet<&'p str> {
-    let ns_res = ApiResourceInfo {
-        group: String::new(),
-        version: "v1".into(),
-        resource: "namespaces".into(),
-        kind: "Namespace".into(),
-        singular: "namespace".into(),
-        namespaced: false,
-        verbs: Vec::new(),
-        short_names: Vec::new(),
-        preferred: true,
-    };
+    let ns_res = ApiResourceInfo::known("", "v1", "namespaces", "Namespace", false);
     progress.stage("namespaces", Some(plan.namespaces_to_create.len() as u64));
     let ns_res = &ns_res;
     let ns_results: Vec<(&str, NsOutcome)> = futures::stream::iter(&plan.namespaces_to_create)
@@ -330,8 +320,14 @@ async fn create_namespaces<'p>(
     let mut created = BTreeSet::new();
     for (name, outcome) in ns_results {
         match outcome {
-            NsOutcome::Created(msg) => {
+            NsOutcome::Created(msg, uid) => {
                 created.insert(name);
+                if let Some(uid) = uid.filter(|_| !opts.server_dry_run) {
+                    report.created_namespaces.push(super::results::CreatedNamespace {
+                        name: name.to_owned(),
+                        uid,
+                    });
+                }
                 if let Some(msg) = msg {
                     report.cluster_error(msg);
                 }
@@ -346,8 +342,8 @@ async fn create_namespaces<'p>(
 
 /// What the namespace step did with one namespace; the message is a cluster-level error.
 enum NsOutcome {
-    /// Created by this restore (then waited for).
-    Created(Option<String>),
+    /// Created by this restore (then waited for), with the UID the server gave it.
+    Created(Option<String>, Option<String>),
     /// Already there (waited for while terminating).
     Existed(Option<String>),
     /// Could not be created.
@@ -382,14 +378,18 @@ async fn ensure_namespace(
     }
     let not_ready = |e: &KubeError| format!("namespace {} not ready: {}", nsp.name, message(e));
     match cluster.create(ns_res, None, &obj, opts.server_dry_run).await {
-        Ok(_) => {
+        Ok(created) => {
+            let uid = created
+                .pointer("/metadata/uid")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
             // A namespace is Active as soon as it is created; the wait is one GET.
             let waited = if opts.server_dry_run {
                 Ok(())
             } else {
                 cluster.wait_namespace_ready(&nsp.name, opts.wait_timeout).await
             };
-            NsOutcome::Created(waited.err().map(|e| not_ready(&e)))
+            NsOutcome::Created(waited.err().map(|e| not_ready(&e)), uid)
         }
         Err(e) if e.is_already_exists() => NsOutcome::Existed(
             cluster

@@ -66,5 +66,7 @@ pub use options::{ExistingResourcePolicy, RestoreOptions, RestoreStatusFilter};
 pub use order::{DEFAULT_HIGH_PRIORITIES, DEFAULT_LOW_PRIORITIES, ResourcePriorities};
 pub use plan::{plan, plan_owned};
 pub use remap::map_image;
-pub use results::{ItemOutcome, Outcome, RestorePhase, RestoreReport, write_restore_documents};
+pub use results::{
+    CreatedNamespace, ItemOutcome, Outcome, RestorePhase, RestoreReport, write_restore_documents,
+};
 pub use run::{DryRun, RestoreRun, dry_run, run};

@@ -114,11 +114,24 @@ pub struct RestoreReport {
     /// The objects this run created, in creation order (what `skiff migrate --undo` may delete).
     #[serde(skip)]
     pub created: Vec<super::model::TargetRef>,
+    /// The namespaces this run created (name and UID), in creation order.
+    #[serde(skip)]
+    pub created_namespaces: Vec<CreatedNamespace>,
     /// `<apiVersion>/<Kind>` → `ns/name(action)` entries (Velero's restore resource list).
     #[serde(skip)]
     pub resource_list: BTreeMap<String, Vec<String>>,
     #[serde(skip)]
     logs: Vec<(DateTime<Utc>, LogLevel, String)>,
+}
+
+/// A namespace a restore created: `skiff migrate --undo` deletes it only while it is this very
+/// namespace (same UID) and holds nothing the migration did not create.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct CreatedNamespace {
+    /// Name.
+    pub name: String,
+    /// UID the server gave it.
+    pub uid: String,
 }
 
 impl RestoreReport {
@@ -137,6 +150,7 @@ impl RestoreReport {
             seconds: 0.0,
             interrupted: false,
             created: Vec::new(),
+            created_namespaces: Vec::new(),
             resource_list: BTreeMap::new(),
             logs: Vec::new(),
         };
@@ -316,6 +330,7 @@ mod tests {
             seconds: 0.0,
             interrupted: false,
             created: Vec::new(),
+            created_namespaces: Vec::new(),
             resource_list: BTreeMap::new(),
             logs: vec![(Utc::now(), LogLevel::Info, "restore completed".into())],
         };
