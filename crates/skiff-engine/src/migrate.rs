@@ -214,8 +214,8 @@ async fn foreign_object(cluster: &Cluster, namespace: &str) -> skiff_kube::Resul
 }
 
 /// Whether deleting the namespace loses nothing in `obj` a user made: it is being deleted, it
-/// has an owner, or it is a control-plane default (the `default` ServiceAccount and its token,
-/// the `kube-root-ca.crt` ConfigMap, Endpoints — kept by the endpoints controller for Services).
+/// has an owner, or it is a control-plane default (the `default` service account and its token,
+/// the `kube-root-ca.crt` config map, the Endpoints — kept by the endpoints controller for Services).
 fn is_collateral(resource: &str, obj: &Value) -> bool {
     let meta = |p: &str| obj.pointer(p);
     if meta("/metadata/deletionTimestamp").is_some()
