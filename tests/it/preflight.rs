@@ -635,6 +635,41 @@ async fn against_a_bed() -> Result<()> {
         "{r:#}"
     );
 
+    // A user the target lets discover but not list (the bed's `user` context has no RBAC
+    // grants): what it may not read is reported, and the checks that needed it are skipped
+    // instead of reporting objects missing (no storage-class-missing, no reference-missing).
+    let r = report(
+        &[&backup, "--to-kubeconfig", &kc, "--to-context", "user"],
+        EXIT_PREFLIGHT_ERRORS,
+    )?;
+    let unreadable = find(&r, "target-unreadable", "warning")?;
+    for gr in [
+        "storageclasses.storage.k8s.io",
+        "namespaces",
+        "priorityclasses.scheduling.k8s.io",
+    ] {
+        ensure!(
+            unreadable.iter().any(|f| f["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(gr) && m.contains("forbidden"))),
+            "{gr} not reported unreadable: {unreadable:#?}"
+        );
+    }
+    for skipped in [
+        "storage-class-missing",
+        "reference-missing",
+        "webhook-unavailable",
+    ] {
+        ensure!(
+            !findings(&r).iter().any(|f| f["check"] == skipped),
+            "{skipped} reported from an unreadable target: {r:#}"
+        );
+    }
+    ensure!(
+        find(&r, "api-not-served", "error")?.len() == 2,
+        "discovery still checks served APIs: {r:#}"
+    );
+
     // The same cluster as source and target is refused.
     let out = skiff(&["preflight", "--from-kubeconfig", &kc, "--to-kubeconfig", &kc])?;
     let err = String::from_utf8_lossy(&out.stderr);

@@ -3,15 +3,16 @@
 //! migration writes to, admission webhooks with the state of their backend Services, the
 //! cluster-scoped classes pods refer to, and the service accounts of the mapped namespaces.
 //!
-//! Every read the checks depend on must succeed: a target that cannot be read fails the run
-//! (a half-read target would report objects missing that are there). Types the target does not
-//! serve are simply empty.
+//! A read the target refuses (403: a restricted kubeconfig) is recorded in
+//! [`TargetSummary::unreadable`]: preflight then reports it and skips the checks that needed it,
+//! rather than reporting objects missing that may be there. Any other failure (unreachable,
+//! server error) fails the run. Types the target does not serve are simply empty.
 
 use super::{CrdVersions, TargetSummary, Webhook};
 use crate::deprecations::KubeVersion;
 use crate::error::Result;
 use crate::progress::Progress;
-use futures::{StreamExt as _, TryStreamExt as _};
+use futures::StreamExt as _;
 use serde_json::Value;
 use skiff_kube::{ApiResourceInfo, ApiSurface, Cluster, ListOptions};
 use std::collections::{BTreeMap, BTreeSet};
@@ -53,28 +54,27 @@ pub async fn gather_target(
         t.served_resources.insert(r.group_resource());
     }
 
-    for crd in names_and_objects(
-        cluster,
-        &surface,
-        "customresourcedefinitions.apiextensions.k8s.io",
-        None,
-    )
-    .await?
-    {
+    let crd_gr = "customresourcedefinitions.apiextensions.k8s.io";
+    let crds = names_and_objects(cluster, &surface, crd_gr, None).await;
+    for crd in readable(&mut t, crd_gr, None, crds)? {
         if let Some(gr) = super::crd_group_resource(&crd) {
             t.crds.insert(gr, CrdVersions::of(&crd));
         }
     }
-    for sc in names_and_objects(cluster, &surface, "storageclasses.storage.k8s.io", None).await? {
+    let sc_gr = "storageclasses.storage.k8s.io";
+    let classes = names_and_objects(cluster, &surface, sc_gr, None).await;
+    for sc in readable(&mut t, sc_gr, None, classes)? {
         let provisioner = str_at(&sc, "/provisioner");
         t.storage_classes
             .insert(str_at(&sc, "/metadata/name"), provisioner);
     }
-    for ns in names_and_objects(cluster, &surface, "namespaces", None).await? {
+    let namespaces = names_and_objects(cluster, &surface, "namespaces", None).await;
+    for ns in readable(&mut t, "namespaces", None, namespaces)? {
         t.namespaces.insert(str_at(&ns, "/metadata/name"));
     }
     for gr in CLASSES {
-        for o in names_and_objects(cluster, &surface, gr, None).await? {
+        let objects = names_and_objects(cluster, &surface, gr, None).await;
+        for o in readable(&mut t, gr, None, objects)? {
             t.cluster_objects
                 .insert(((*gr).to_owned(), str_at(&o, "/metadata/name")));
         }
@@ -92,23 +92,23 @@ pub async fn gather_target(
             lists.push((gr.clone(), ns.clone()));
         }
     }
-    let listed: Vec<(String, String, Vec<String>)> = futures::stream::iter(lists)
+    let listed: Vec<(String, String, _)> = futures::stream::iter(lists)
         .map(|(gr, ns)| {
             let surface = &surface;
             async move {
-                let names = names_and_objects(cluster, surface, &gr, Some(&ns))
-                    .await?
-                    .iter()
-                    .map(|o| str_at(o, "/metadata/name"))
-                    .collect();
+                let objects = names_and_objects(cluster, surface, &gr, Some(&ns)).await;
                 progress.advance(1, 0);
-                Ok::<_, crate::Error>((gr, ns, names))
+                (gr, ns, objects)
             }
         })
         .buffer_unordered(CONCURRENCY)
-        .try_collect()
-        .await?;
-    for (gr, ns, names) in listed {
+        .collect()
+        .await;
+    for (gr, ns, objects) in listed {
+        let names: Vec<String> = readable(&mut t, &gr, Some(&ns), objects)?
+            .iter()
+            .map(|o| str_at(o, "/metadata/name"))
+            .collect();
         for name in names {
             if gr == "serviceaccounts" {
                 t.service_accounts.insert((ns.clone(), name.clone()));
@@ -131,25 +131,35 @@ pub async fn gather_target(
             "mutatingwebhookconfigurations.admissionregistration.k8s.io",
         ),
     ] {
-        for cfg in names_and_objects(cluster, &surface, gr, None).await? {
+        let configs = names_and_objects(cluster, &surface, gr, None).await;
+        for cfg in readable(&mut t, gr, None, configs)? {
             t.webhooks.extend(Webhook::from_configuration(kind, &cfg));
         }
     }
     let backends: BTreeSet<(String, String)> = t.webhooks.iter().filter_map(|w| w.service.clone()).collect();
-    let states: Vec<((String, String), Option<bool>)> = futures::stream::iter(backends)
+    let states: Vec<((String, String), _)> = futures::stream::iter(backends)
         .map(|key| {
             let surface = &surface;
             async move {
-                let state = backend_state(cluster, surface, &key.0, &key.1).await?;
-                Ok::<_, crate::Error>((key, state))
+                let state = backend_state(cluster, surface, &key.0, &key.1).await;
+                (key, state)
             }
         })
         .buffer_unordered(CONCURRENCY)
-        .try_collect()
-        .await?;
+        .collect()
+        .await;
     for (key, state) in states {
-        if let Some(ready) = state {
-            t.service_endpoints.insert(key, ready);
+        match state {
+            Ok(Some(ready)) => {
+                t.service_endpoints.insert(key, ready);
+            }
+            Ok(None) => {}
+            Err(e) if e.is_forbidden() => {
+                let message = crate::offline::chain(&e);
+                t.unreadable
+                    .insert("services".to_owned(), format!("services in {}: {message}", key.0));
+            }
+            Err(e) => return Err(e.into()),
         }
     }
     progress.finish_stage();
@@ -173,13 +183,13 @@ fn str_at(v: &Value, pointer: &str) -> String {
 }
 
 /// Every object of a group-resource (in a namespace), every page; empty when the target does
-/// not serve the type.
+/// not serve the type; `Err(Listed::Forbidden)` when the target refuses the LIST.
 async fn names_and_objects(
     cluster: &Cluster,
     surface: &ApiSurface,
     gr: &str,
     namespace: Option<&str>,
-) -> Result<Vec<Value>> {
+) -> std::result::Result<Vec<Value>, Listed> {
     let Some(res) = listable(surface, gr) else {
         return Ok(Vec::new());
     };
@@ -191,10 +201,46 @@ async fn names_and_objects(
         },
     );
     let mut out = Vec::new();
-    while let Some(page) = pager.next_page().await? {
+    while let Some(page) = pager.next_page().await.map_err(Listed::from)? {
         out.extend(page.items);
     }
     Ok(out)
+}
+
+/// Why a LIST gave no objects.
+enum Listed {
+    /// The target refused it (403), with the server's message.
+    Forbidden(String),
+    /// Any other failure: the run fails.
+    Failed(crate::Error),
+}
+
+impl From<skiff_kube::KubeError> for Listed {
+    fn from(e: skiff_kube::KubeError) -> Self {
+        if e.is_forbidden() {
+            Listed::Forbidden(crate::offline::chain(&e))
+        } else {
+            Listed::Failed(e.into())
+        }
+    }
+}
+
+/// The objects of a LIST, or none with the refusal recorded in `t.unreadable`.
+fn readable(
+    t: &mut TargetSummary,
+    gr: &str,
+    namespace: Option<&str>,
+    listed: std::result::Result<Vec<Value>, Listed>,
+) -> Result<Vec<Value>> {
+    match listed {
+        Ok(v) => Ok(v),
+        Err(Listed::Forbidden(message)) => {
+            let at = namespace.map_or_else(|| gr.to_owned(), |ns| format!("{gr} in {ns}"));
+            t.unreadable.insert(gr.to_owned(), format!("{at}: {message}"));
+            Ok(Vec::new())
+        }
+        Err(Listed::Failed(e)) => Err(e),
+    }
 }
 
 /// The preferred version of a group-resource, when served and listable.
@@ -208,7 +254,7 @@ async fn backend_state(
     surface: &ApiSurface,
     ns: &str,
     name: &str,
-) -> Result<Option<bool>> {
+) -> skiff_kube::Result<Option<bool>> {
     let (Some(services), Some(endpoints)) = (surface.preferred("services"), surface.preferred("endpoints"))
     else {
         return Ok(None);

@@ -470,6 +470,9 @@ pub struct TargetSummary {
     pub cluster_objects: BTreeSet<(String, String)>,
     /// Service accounts (ns, name).
     pub service_accounts: BTreeSet<(String, String)>,
+    /// Group-resources the target refused to list (403) → where and the server's message. The
+    /// checks that need them are skipped and a `target-unreadable` warning says so.
+    pub unreadable: BTreeMap<String, String>,
 }
 
 impl TargetSummary {
@@ -503,6 +506,15 @@ pub fn check(source: &SourceSummary, target: &TargetSummary) -> PreflightReport 
     check_versions(source, target, &mut findings);
     check_apis(source, target, &mut findings);
     if target.is_live() {
+        for (gr, message) in &target.unreadable {
+            findings.push(finding(
+                Severity::Warning,
+                "target-unreadable",
+                format!("the target refused to list {gr}; the checks that need it were skipped ({message})"),
+                &Group::default(),
+                "run preflight with a kubeconfig that may list it (read-only is enough) for a complete check",
+            ));
+        }
         check_crds(source, target, &mut findings);
         check_storage(source, target, &mut findings);
         check_collisions(source, target, &mut findings);
@@ -673,6 +685,9 @@ fn check_crds(source: &SourceSummary, target: &TargetSummary, out: &mut Vec<Find
 }
 
 fn check_storage(source: &SourceSummary, target: &TargetSummary, out: &mut Vec<Finding>) {
+    if target.unreadable.contains_key("storageclasses.storage.k8s.io") {
+        return;
+    }
     for (class, g) in &source.storage_classes {
         match target.storage_classes.get(class) {
             Some(p) => out.push(finding(
@@ -728,6 +743,9 @@ fn check_collisions(source: &SourceSummary, target: &TargetSummary, out: &mut Ve
 }
 
 fn check_webhooks(source: &SourceSummary, target: &TargetSummary, out: &mut Vec<Finding>) {
+    if target.unreadable.contains_key("services") {
+        return;
+    }
     let in_scope: BTreeSet<&String> = source.kinds.keys().map(|(gr, _, _)| gr).collect();
     for w in target.webhooks.iter().filter(|w| w.fails_closed) {
         let Some((ns, name)) = &w.service else {
@@ -778,7 +796,7 @@ fn check_references(source: &SourceSummary, target: &TargetSummary, out: &mut Ve
         } else {
             target.cluster_objects.contains(&((*gr).to_owned(), name.clone()))
         };
-        if in_scope || on_target {
+        if in_scope || on_target || target.unreadable.contains_key(*gr) {
             continue;
         }
         let what = gr.split('.').next().unwrap_or(gr);
