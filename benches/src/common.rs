@@ -371,3 +371,28 @@ impl CpuMeter {
             .collect()
     }
 }
+
+/// The collection paths of the namespaced types a default `skiff backup` lists.
+pub async fn backup_collections(client: &kube::Client) -> Result<Vec<String>> {
+    let cluster = skiff_kube::Cluster::from_client(client.clone(), skiff_kube::LimiterConfig::default());
+    let source = skiff_engine::backup::Source::discover(
+        &cluster,
+        &skiff_engine::Scope::default(),
+        false,
+        &skiff_engine::NoProgress,
+        &skiff_engine::CancellationToken::new(),
+    )
+    .await?;
+    Ok(source
+        .types()
+        .iter()
+        .filter(|r| r.namespaced)
+        .map(|r| {
+            if r.group.is_empty() {
+                format!("/api/{}/{}", r.version, r.resource)
+            } else {
+                format!("/apis/{}/{}/{}", r.group, r.version, r.resource)
+            }
+        })
+        .collect())
+}

@@ -152,6 +152,39 @@ async fn migrate_dry_run_apply_rerun_archive_undo() -> Result<()> {
     )
     .await?;
 
+    // Preflight with a live source, on two beds: the pre-existing ConfigMap would collide
+    // (a warning), nothing is an error.
+    let pre = run([
+        "preflight",
+        "--from-kubeconfig",
+        &ka,
+        "--to-kubeconfig",
+        &kb,
+        "-n",
+        "shop",
+        "--namespace-mappings",
+        "shop:shop-moved",
+        "-o",
+        "json",
+    ]
+    .map(str::to_owned)
+    .to_vec())?;
+    ensure!(
+        pre.code == 0,
+        "preflight: exit {}\n{}\n{}",
+        pre.code,
+        pre.stdout,
+        pre.stderr
+    );
+    let pre: Value = serde_json::from_str(&pre.stdout)?;
+    ensure!(
+        pre["findings"]
+            .as_array()
+            .is_some_and(|f| f.iter().any(|f| f["check"] == "namespace-exists"
+                && f["objects"].to_string().contains("configmaps/shop-moved/cfg-0"))),
+        "no collision reported: {pre:#}"
+    );
+
     // Dry run: the plan, nothing created.
     let mut args = base("m1");
     args.extend(["--dry-run", "-o", "json"].map(str::to_owned));
@@ -238,6 +271,42 @@ async fn migrate_dry_run_apply_rerun_archive_undo() -> Result<()> {
         get(&tgt, "ConfigMap", Some("shop-archived"), "cfg-3")
             .await?
             .is_some()
+    );
+
+    // Verify and diff, live source against the target: m2's namespace is equal (the workload is
+    // not ready — no kubelet — so readiness is left out); m1's differs exactly by the ConfigMap
+    // that was there before and was left alone.
+    let live = |cmd: &str, mapping: &str, extra: &[&str]| {
+        let mut args = vec![
+            cmd,
+            "--from-kubeconfig",
+            &ka,
+            "--to-kubeconfig",
+            &kb,
+            "-n",
+            "shop",
+        ];
+        args.extend(["--namespace-mappings", mapping]);
+        args.extend_from_slice(extra);
+        skiff(&args)
+    };
+    ok(
+        live("verify", "shop:shop-archived", &["--no-readiness"])?,
+        "verify m2",
+    )?;
+    ok(live("diff", "shop:shop-archived", &[])?, "diff m2")?;
+    let differs = live("diff", "shop:shop-moved", &["-o", "json"])?;
+    ensure!(
+        differs.code == 6,
+        "diff m1: exit {}\n{}",
+        differs.code,
+        differs.stderr
+    );
+    let d: Value = serde_json::from_str(&differs.stdout)?;
+    let text = d.to_string();
+    ensure!(
+        text.contains("cfg-0") && !text.contains("cfg-1") && !text.contains("\"db\""),
+        "diff m1 must name only cfg-0: {d:#}"
     );
 
     // --hold: the Deployment lands at 0 replicas with the original count recorded.

@@ -40,9 +40,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
-use skiff_engine::backup::Source;
-use skiff_engine::{CancellationToken, NoProgress, Scope};
-use skiff_kube::{Cluster, LimiterConfig};
 use skiff_testkit::bed::{BedOptions, TestBed};
 use skiff_testkit::seed;
 use skiff_testkit::workload::Size;
@@ -243,31 +240,6 @@ async fn one_size(skiff: &Path, size: Size, args: &Args) -> Result<Option<SizeRe
     Ok(Some(result))
 }
 
-/// The collection paths of the namespaced types a default `skiff backup` lists.
-async fn backup_collections(client: &kube::Client) -> Result<Vec<String>> {
-    let cluster = Cluster::from_client(client.clone(), LimiterConfig::default());
-    let source = Source::discover(
-        &cluster,
-        &Scope::default(),
-        false,
-        &NoProgress,
-        &CancellationToken::new(),
-    )
-    .await?;
-    Ok(source
-        .types()
-        .iter()
-        .filter(|r| r.namespaced)
-        .map(|r| {
-            if r.group.is_empty() {
-                format!("/api/{}/{}", r.version, r.resource)
-            } else {
-                format!("/apis/{}/{}/{}", r.group, r.version, r.resource)
-            }
-        })
-        .collect())
-}
-
 /// One pass of the lean lister over `collections`, with the CPU split (lister and bed).
 async fn ceiling_pass(
     lister: &mut common::LeanLister,
@@ -331,7 +303,7 @@ async fn measure(
         &kube::config::KubeConfigOptions::default(),
     )
     .await?;
-    let collections = backup_collections(&client).await?;
+    let collections = common::backup_collections(&client).await?;
     println!(
         "the backup's namespaced types: {} (the ceiling lists these, cluster-wide, limit={CEILING_PAGE})",
         collections.len()

@@ -11,6 +11,11 @@
 //! `skiff restore` of it into the first target (wall = the sum). Then `skiff migrate` of the same
 //! namespaces into the second target. Goal: migrate wall ≤ 0.9 × (backup + restore). Peak RSS
 //! of each process is reported (`/usr/bin/time -v`).
+//!
+//! Then, with both beds still up, `skiff verify` and `skiff diff` of the migrated namespaces
+//! (source cluster vs the second target) against their baseline measured right before: a lean
+//! client paging through the same namespaced types on both clusters (every object read once,
+//! parsed and dropped). Goal: verify and diff wall ≤ 2 × that raw paged LIST (rate ≥ 0.5×).
 #![allow(clippy::print_stdout, clippy::print_stderr, clippy::exit)]
 
 #[path = "../common.rs"]
@@ -151,6 +156,8 @@ async fn one_size(skiff: &Path, size: Size, args: &Args, summary: &mut Vec<Strin
             "--no-progress",
         ],
     )?;
+
+    let reads = compare_reads(skiff, size, &src, &second, &namespaces).await?;
     drop(second);
 
     let sum: Duration = backup.wall + restore.wall;
@@ -170,7 +177,82 @@ async fn one_size(skiff: &Path, size: Size, args: &Args, summary: &mut Vec<Strin
     );
     println!("{line}");
     summary.push(line);
+    summary.extend(reads);
     Ok(())
+}
+
+/// `skiff verify` and `skiff diff` of the migrated namespaces vs a raw paged LIST of the same
+/// types on both clusters, measured right before.
+async fn compare_reads(
+    skiff: &Path,
+    size: Size,
+    src: &TestBed,
+    tgt: &TestBed,
+    namespaces: &str,
+) -> Result<Vec<String>> {
+    let mut objects_listed = 0;
+    let mut list_wall = Duration::ZERO;
+    for bed in [src, tgt] {
+        let kubeconfig = bed.kubeconfig_path();
+        let client = skiff_testkit::bed::client_from_kubeconfig(kubeconfig, None).await?;
+        let config = kube::Config::from_custom_kubeconfig(
+            kube::config::Kubeconfig::read_from(kubeconfig)?,
+            &kube::config::KubeConfigOptions::default(),
+        )
+        .await?;
+        let collections = common::backup_collections(&client).await?;
+        let mut lister = common::LeanLister::connect(&config).await?;
+        lister.list_all(&collections, 500).await?; // warm-up
+        let (objects, wall) = lister.list_all(&collections, 500).await?;
+        objects_listed += objects;
+        list_wall += wall;
+    }
+    println!(
+        "  raw paged LIST, both clusters: {objects_listed} objects in {:.2}s ({:.0}/s)",
+        list_wall.as_secs_f64(),
+        objects_listed as f64 / list_wall.as_secs_f64().max(1e-9)
+    );
+    let src_kc = src.kubeconfig_path().to_string_lossy().into_owned();
+    let tgt_kc = tgt.kubeconfig_path().to_string_lossy().into_owned();
+    let sides = [
+        "--from-kubeconfig",
+        src_kc.as_str(),
+        "--to-kubeconfig",
+        tgt_kc.as_str(),
+        "--include-namespaces",
+        namespaces,
+    ];
+    let mut out = Vec::new();
+    for (what, extra) in [
+        ("verify", &["--no-readiness", "-o", "json"][..]),
+        ("diff", &["-o", "json"][..]),
+    ] {
+        let mut args = vec![what];
+        args.extend_from_slice(&sides);
+        args.extend_from_slice(extra);
+        let t = common::run_timed(skiff, &args, &[])?;
+        // 0 = equal, 6 = differences (reported, still a full read and comparison).
+        if !matches!(t.status.code(), Some(0 | 6)) {
+            bail!("skiff {what}: {}\n{}", t.status, t.stderr);
+        }
+        println!(
+            "  skiff {what}: {:.2}s (exit {}), peak RSS {}",
+            t.wall.as_secs_f64(),
+            t.status.code().unwrap_or(-1),
+            rss(&t)
+        );
+        out.push(common::ratio_line(
+            &format!(
+                "[{size}] {what} rate ÷ raw paged LIST rate (LIST {:.2}s vs {what} {:.2}s, {objects_listed} objects)",
+                list_wall.as_secs_f64(),
+                t.wall.as_secs_f64()
+            ),
+            list_wall.as_secs_f64(),
+            t.wall.as_secs_f64(),
+            Some((">=", 0.5)),
+        ));
+    }
+    Ok(out)
 }
 
 fn rss(t: &common::Timed) -> String {

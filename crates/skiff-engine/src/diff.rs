@@ -1,6 +1,7 @@
 //! `skiff diff`: what differs between two sides (backups or live clusters), object by object.
 //!
-//! Both sides are read with the same [`Scope`]; the mappings are applied to the first side (so
+//! Both sides are read with the same [`Scope`] (its namespaces mapped for the second side,
+//! [`Mappings::target_scope`]); the mappings are applied to the first side's objects (so
 //! "backup of cluster A, mapped" compares with "cluster B"): namespaces (the object's namespace,
 //! a Namespace's name, RoleBinding subjects, PV claim references), storage classes and image
 //! registries. Objects are compared after [`compare::normalize`] on both sides, symmetrically
@@ -110,9 +111,10 @@ pub async fn diff(
     progress: &dyn Progress,
     cancel: &CancellationToken,
 ) -> Result<DiffReport> {
+    let to_scope = opts.mappings.target_scope(&opts.scope);
     let (a, b) = tokio::try_join!(
         from.read(&opts.scope, progress, cancel),
-        to.read(&opts.scope, progress, cancel)
+        to.read(&to_scope, progress, cancel)
     )?;
     progress.stage("comparing", Some((a.len() + b.len()) as u64));
     let mut report = diff_objects(a, b, &opts.mappings);

@@ -40,6 +40,55 @@ impl Mappings {
     pub fn is_empty(&self) -> bool {
         self.namespaces.is_empty() && self.storage_classes.is_empty() && self.image_registries.is_empty()
     }
+
+    /// The scope that selects, on the target side, what `scope` selects on the source side:
+    /// namespace includes/excludes (and the namespace part of `--include-name` entries) mapped.
+    /// A glob stays as it is and also gains the targets of the mapped namespaces it matches.
+    pub fn target_scope(&self, scope: &crate::scope::Scope) -> crate::scope::Scope {
+        let map_one = |pattern: &str, out: &mut Vec<String>| {
+            if crate::glob::has_wildcard(pattern) {
+                out.push(pattern.to_owned());
+                out.extend(
+                    self.namespaces
+                        .iter()
+                        .filter(|(from, _)| crate::glob::matches(pattern, from))
+                        .map(|(_, to)| to.clone()),
+                );
+            } else {
+                out.push(self.namespace(pattern).to_owned());
+            }
+        };
+        let map_all = |list: &[String]| {
+            let mut out = Vec::new();
+            for p in list {
+                map_one(p, &mut out);
+            }
+            out.dedup();
+            out
+        };
+        let mut mapped = scope.clone();
+        mapped.included_namespaces = map_all(&scope.included_namespaces);
+        mapped.excluded_namespaces = map_all(&scope.excluded_namespaces);
+        mapped.included_names = scope
+            .included_names
+            .iter()
+            .flat_map(|n| match &n.namespace {
+                crate::scope::NamespacePart::Pattern(p) => {
+                    let mut targets = Vec::new();
+                    map_one(p, &mut targets);
+                    targets
+                        .into_iter()
+                        .map(|t| crate::scope::NamePattern {
+                            namespace: crate::scope::NamespacePart::Pattern(t),
+                            ..n.clone()
+                        })
+                        .collect::<Vec<_>>()
+                }
+                _ => vec![n.clone()],
+            })
+            .collect();
+        mapped
+    }
 }
 
 /// Parse `old:new` entries of `flag`. Registries may carry a port on either side
@@ -70,6 +119,32 @@ pub fn parse_pairs(flag: &'static str, values: &[String]) -> Result<BTreeMap<Str
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn target_scope_maps_namespaces_and_keeps_globs() {
+        let m = Mappings {
+            namespaces: [("shop", "shop-moved"), ("shop-2", "other")]
+                .map(|(a, b)| (a.to_owned(), b.to_owned()))
+                .into_iter()
+                .collect(),
+            ..Mappings::default()
+        };
+        let scope = crate::scope::Scope {
+            included_namespaces: vec!["shop".into(), "web-*".into(), "shop-*".into()],
+            excluded_namespaces: vec!["shop-2".into()],
+            included_names: vec!["configmaps/shop/cfg-*".parse().expect("pattern")],
+            ..crate::scope::Scope::default()
+        };
+        let t = m.target_scope(&scope);
+        assert_eq!(t.included_namespaces, ["shop-moved", "web-*", "shop-*", "other"]);
+        assert_eq!(t.excluded_namespaces, ["other"]);
+        assert_eq!(
+            t.included_names[0].namespace,
+            crate::scope::NamespacePart::Pattern("shop-moved".into())
+        );
+        assert_eq!(t.included_names[0].name, "cfg-*");
+        assert_eq!(Mappings::default().target_scope(&scope), scope);
+    }
+
     use super::*;
 
     #[test]
