@@ -53,6 +53,7 @@ fn res(kind: &str) -> ApiResourceInfo {
         "ConfigMap" => ApiResourceInfo::known("", "v1", "configmaps", "ConfigMap", true),
         "Secret" => ApiResourceInfo::known("", "v1", "secrets", "Secret", true),
         "Service" => ApiResourceInfo::known("", "v1", "services", "Service", true),
+        "Gadget" => ApiResourceInfo::known("example.test", "v1", "gadgets", "Gadget", true),
         _ => ApiResourceInfo::known("apps", "v1", "deployments", "Deployment", true),
     }
 }
@@ -95,6 +96,49 @@ async fn seed(c: &Cluster) -> Result<()> {
         "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]}}),
     )
     .await?;
+    // A custom resource: its CRD (cluster-scoped) comes along as a related item, as in a backup.
+    c.create(
+        &ApiResourceInfo::known(
+            "apiextensions.k8s.io",
+            "v1",
+            "customresourcedefinitions",
+            "CustomResourceDefinition",
+            false,
+        ),
+        None,
+        &json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": "gadgets.example.test"},
+            "spec": {"group": "example.test", "scope": "Namespaced",
+                "names": {"plural": "gadgets", "singular": "gadget", "kind": "Gadget", "listKind": "GadgetList"},
+                "versions": [{"name": "v1", "served": true, "storage": true,
+                    "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]}}),
+        false,
+    )
+    .await?;
+    let gadgets = res("Gadget");
+    let mut last = None;
+    for _ in 0..100 {
+        match c
+            .create(
+                &gadgets,
+                Some("shop"),
+                &json!({"apiVersion": "example.test/v1", "kind": "Gadget",
+                "metadata": {"name": "g1", "namespace": "shop"}, "spec": {"size": 3}}),
+                false,
+            )
+            .await
+        {
+            Ok(_) => {
+                last = None;
+                break;
+            }
+            Err(e) => last = Some(e),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    if let Some(e) = last {
+        return Err(e.into());
+    }
     create(c, json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "shop"},
         "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
             "template": {"metadata": {"labels": {"app": "web"}},
@@ -212,6 +256,10 @@ async fn migrate_dry_run_apply_rerun_archive_undo() -> Result<()> {
         ensure!(cm["data"]["key"] == json!(format!("value-{i}")), "{cm}");
         ensure!(cm["metadata"]["labels"]["velero.io/restore-name"] == "m1", "{cm}");
     }
+    let gadget = get(&tgt, "Gadget", Some("shop-moved"), "g1")
+        .await?
+        .context("the custom resource was not migrated (its CRD must come along)")?;
+    ensure!(gadget["spec"]["size"] == 3, "{gadget}");
     let theirs = get(&tgt, "ConfigMap", Some("shop-moved"), "cfg-0")
         .await?
         .context("cfg-0")?;
@@ -550,10 +598,15 @@ async fn migrate_interrupted_then_rerun_completes() -> Result<()> {
         "{partial} of {N} created before the interrupt"
     );
     let rec: Value = serde_json::from_slice(&std::fs::read(&record).context("no record after Ctrl-C")?)?;
-    let recorded = rec["created"].as_array().map_or(0, Vec::len);
+    let recorded = rec["created"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|t| t["resource"] == "configmaps")
+        .count();
     ensure!(
         recorded <= partial && recorded + 2 >= partial,
-        "record holds {recorded} objects, the target {partial} (kube-root-ca.crt aside)"
+        "record holds {recorded} ConfigMaps, the target {partial} (kube-root-ca.crt aside)"
     );
     // The rerun completes: every ConfigMap there, with its value.
     ok(skiff(&args)?, "rerun after interrupt")?;

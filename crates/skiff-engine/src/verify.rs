@@ -255,7 +255,8 @@ pub async fn verify(
     let (items, (surface, facts)) = (items?, facts?);
     progress.finish_stage();
     progress.stage("planning", None);
-    let plan = crate::restore::plan_owned(items, &surface, &opts.restore, &facts)?;
+    let planning = crate::restore::run::planning_options(source, &opts.restore);
+    let plan = crate::restore::plan_owned(items, &surface, &planning, &facts)?;
     progress.finish_stage();
     let mut report = VerifyReport {
         source: source.describe(),
@@ -409,6 +410,7 @@ fn extra_types(
         .iter()
         .filter(|r| r.preferred && r.namespaced && r.supports("list"))
         .filter(|r| !JOURNAL_TYPES.contains(&r.group_resource().as_str()))
+        .filter(|r| !crate::backup::source::cohabiting_loser(r, surface))
         .filter(|r| selection.lists_type(r))
         .map(|r| {
             // A planned type is read at the planned version.

@@ -415,7 +415,7 @@ pub async fn read_selected(
 
 /// Resource types that must not be collected twice (Velero's "cohabiting" resources): the
 /// first group wins, `extensions` loses to `apps`/`networking.k8s.io`, core events win.
-fn cohabiting_loser(res: &ApiResourceInfo, surface: &ApiSurface) -> bool {
+pub(crate) fn cohabiting_loser(res: &ApiResourceInfo, surface: &ApiSurface) -> bool {
     let preferred_elsewhere = |group: &str| {
         surface
             .resources

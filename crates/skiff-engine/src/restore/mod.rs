@@ -44,7 +44,7 @@ mod order;
 mod plan;
 mod remap;
 mod results;
-mod run;
+pub(crate) mod run;
 mod select;
 #[cfg(test)]
 mod tests;

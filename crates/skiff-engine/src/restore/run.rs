@@ -128,8 +128,28 @@ async fn prepare(
     let (items, (surface, facts)) = (items?, target?);
     lap("backup read");
     progress.stage("planning", None);
-    let plan = plan_owned(items, &surface, opts, &facts)?;
+    let plan = plan_owned(items, &surface, &planning_options(source, opts), &facts)?;
     progress.finish_stage();
     lap("planned");
     Ok(plan)
+}
+
+/// The options the planner gets for items read from `source`. A backup's items are filtered
+/// by the planner (the restore's scope, Velero's restore rules). A live source was already read
+/// with the scope as a *backup* selects (related items included: a custom resource's CRD, a
+/// service account's cluster role bindings, …), so the planner takes all of it — as a backup
+/// of the source followed by an unfiltered restore would; filtering again with the restore's
+/// rules would drop those related cluster-scoped items (Velero's restore skips cluster-scoped
+/// types when only some namespaces are included).
+pub(crate) fn planning_options<'o>(
+    source: &Side,
+    opts: &'o RestoreOptions,
+) -> std::borrow::Cow<'o, RestoreOptions> {
+    match source {
+        Side::Backup(_) => std::borrow::Cow::Borrowed(opts),
+        Side::Cluster(_) => std::borrow::Cow::Owned(RestoreOptions {
+            scope: crate::scope::Scope::default(),
+            ..opts.clone()
+        }),
+    }
 }
