@@ -11,6 +11,7 @@ use serde_json::json;
 use skiff_kube::{ApiResourceInfo, Cluster, LimiterConfig};
 use skiff_testkit::bed::TestBed;
 use skiff_testkit::s3::S3Server;
+use std::fmt::Write as _;
 use std::io::Read as _;
 use std::path::Path;
 use std::process::Command;
@@ -93,7 +94,7 @@ async fn canaries_never_reach_logs_progress_errors_or_documents() -> Result<()> 
             "skiff {args:?}: {}\n{text}",
             out.status
         );
-        outputs.push_str(&format!("\n=== skiff {args:?}\n{text}"));
+        let _ = write!(outputs, "\n=== skiff {args:?}\n{text}");
         Ok(())
     };
     let with = |cmd: &[&'static str]| -> Vec<&str> { cmd.iter().copied().chain(loc).collect() };
