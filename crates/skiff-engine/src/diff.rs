@@ -21,6 +21,7 @@ use crate::mappings::Mappings;
 use crate::progress::Progress;
 use crate::scope::Scope;
 use crate::side::{Side, SideObject};
+use rayon::prelude::*;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -212,8 +213,10 @@ pub fn diff_objects(a: Vec<SideObject>, b: Vec<SideObject>, mappings: &Mappings)
         selector_services.contains(&(ns.map(str::to_string), name.to_string()))
     };
     let keep = |o: &SideObject| !crate::verify::is_derived(&o.group_resource, &o.object, &selector_service);
+    // Mapping and normalising are per object: on every core.
     let index = |objs: Vec<SideObject>, map: bool| -> BTreeMap<Key, Value> {
-        objs.into_iter()
+        let normalised: Vec<(Key, Value)> = objs
+            .into_par_iter()
             .map(|mut o| {
                 if map {
                     map_object(&mut o, mappings);
@@ -225,7 +228,8 @@ pub fn diff_objects(a: Vec<SideObject>, b: Vec<SideObject>, mappings: &Mappings)
                 compare::normalize(&o.group_resource, &mut o.object);
                 ((o.group_resource, o.namespace, o.name), o.object)
             })
-            .collect()
+            .collect();
+        normalised.into_iter().collect()
     };
     let (mut a, mut b) = (index(a, true), index(b, false));
     // A label (annotation) map on one side only is compared key by key against an empty one,
@@ -254,18 +258,29 @@ pub fn diff_objects(a: Vec<SideObject>, b: Vec<SideObject>, mappings: &Mappings)
         change,
         differences,
     };
-    for (key, av) in a {
-        match b.remove(&key) {
-            None => report.objects.push(object(key, Change::Removed, Vec::new())),
-            Some(bv) => {
+    let pairs: Vec<(Key, Value, Option<Value>)> = a
+        .into_iter()
+        .map(|(key, av)| {
+            let bv = b.remove(&key);
+            (key, av, bv)
+        })
+        .collect();
+    let compared: Vec<(Key, Option<Vec<Difference>>)> = pairs
+        .into_par_iter()
+        .map(|(key, av, bv)| {
+            let d = bv.map(|bv| {
                 let mut d = compare::diff(&av, &bv);
                 crate::verify::redact_secret_values(&key.0, &mut d);
-                if d.is_empty() {
-                    report.summary.equal += 1;
-                } else {
-                    report.objects.push(object(key, Change::Changed, d));
-                }
-            }
+                d
+            });
+            (key, d)
+        })
+        .collect();
+    for (key, d) in compared {
+        match d {
+            None => report.objects.push(object(key, Change::Removed, Vec::new())),
+            Some(d) if d.is_empty() => report.summary.equal += 1,
+            Some(d) => report.objects.push(object(key, Change::Changed, d)),
         }
     }
     for key in b.into_keys() {

@@ -24,10 +24,13 @@ use crate::backup::select::Selection;
 use crate::compare::{self, Difference};
 use crate::error::Error;
 use crate::progress::Progress;
-use crate::restore::{BackupItem, RawJson, RestoreError, RestoreOptions, RestorePlan, SkipReason, TargetRef};
+use crate::restore::{
+    BackupItem, PlannedItem, RawJson, RestoreError, RestoreOptions, RestorePlan, SkipReason, TargetRef,
+};
 use crate::scope::Scope;
 use crate::side::Side;
 use futures::{StreamExt, TryStreamExt};
+use rayon::prelude::*;
 use serde::Serialize;
 use serde_json::Value;
 use skiff_kube::{ApiResourceInfo, ApiSurface, Cluster, ListOptions};
@@ -644,25 +647,42 @@ fn compare_plan(
         selector_services.contains(&(ns.map(str::to_string), name.to_string()))
     };
 
+    // Each planned object is checked on its own (normalising and comparing is the costly part),
+    // so the checks run on every core; the report is then built in plan order.
+    let items: Vec<&PlannedItem> = plan.items().collect();
+    let checked: Vec<Option<(CheckState, Vec<Difference>)>> = items
+        .par_iter()
+        .map(|item| {
+            let t = &item.target;
+            let gvr = Gvr::of_target(t);
+            let gr = gvr.group_resource();
+            let object = item.object.to_value();
+            // Derived as planned, or as it lives in the target (a restored ReplicaSet the
+            // Deployment controller adopted is the controller's, whatever the backup said).
+            let live_derived = lookup(&gvr, t.namespace.as_deref(), &t.name)
+                .is_some_and(|live| is_derived(&gr, live, &selector_service));
+            // Pods and ReplicaSets whose owner is restored too are the owner's to keep or replace.
+            let owned =
+                !item.owners.is_empty() && matches!(gr.as_str(), "pods" | "replicasets.apps" | "jobs.batch");
+            if owned || live_derived || is_derived(&item.source.group_resource, &object, &selector_service) {
+                return None;
+            }
+            Some(check_object(
+                &gr,
+                &object,
+                lookup(&gvr, t.namespace.as_deref(), &t.name),
+            ))
+        })
+        .collect();
     let mut planned_keys: BTreeSet<(String, Option<String>, String)> = BTreeSet::new();
-    for item in plan.items() {
+    for (item, checked) in items.iter().zip(checked) {
         let t = &item.target;
-        let gvr = Gvr::of_target(t);
-        let gr = gvr.group_resource();
+        let gr = Gvr::of_target(t).group_resource();
         planned_keys.insert((gr.clone(), t.namespace.clone(), t.name.clone()));
-        let object = item.object.to_value();
-        // Derived as planned, or as it lives in the target (a restored ReplicaSet the
-        // Deployment controller adopted is the controller's, whatever the backup said).
-        let live_derived = lookup(&gvr, t.namespace.as_deref(), &t.name)
-            .is_some_and(|live| is_derived(&gr, live, &selector_service));
-        // Pods and ReplicaSets whose owner is restored too are the owner's to keep or replace.
-        let owned =
-            !item.owners.is_empty() && matches!(gr.as_str(), "pods" | "replicasets.apps" | "jobs.batch");
-        if owned || live_derived || is_derived(&item.source.group_resource, &object, &selector_service) {
+        let Some((state, differences)) = checked else {
             report.summary.derived += 1;
             continue;
-        }
-        let (state, differences) = check_object(&gr, &object, lookup(&gvr, t.namespace.as_deref(), &t.name));
+        };
         report.summary.expected += 1;
         match state {
             CheckState::Equal => report.summary.equal += 1,
