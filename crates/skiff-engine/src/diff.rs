@@ -113,9 +113,15 @@ pub async fn diff(
     cancel: &CancellationToken,
 ) -> Result<DiffReport> {
     let to_scope = opts.mappings.target_scope(&opts.scope);
+    // managedFields are never compared (normalisation drops them): gone as soon as parsed.
+    let trim = |o: &mut Value| {
+        if let Some(meta) = o.get_mut("metadata").and_then(Value::as_object_mut) {
+            meta.remove("managedFields");
+        }
+    };
     let (a, b) = tokio::try_join!(
-        from.read(&opts.scope, progress, cancel),
-        to.read(&to_scope, progress, cancel)
+        from.read_trimmed(&opts.scope, progress, cancel, trim),
+        to.read_trimmed(&to_scope, progress, cancel, trim)
     )?;
     progress.stage("comparing", Some((a.len() + b.len()) as u64));
     let mut report = diff_objects(a, b, &opts.mappings);

@@ -74,9 +74,26 @@ impl Side {
         progress: &dyn Progress,
         cancel: &CancellationToken,
     ) -> Result<Vec<SideObject>> {
+        self.read_trimmed(scope, progress, cancel, |_| {}).await
+    }
+
+    /// [`Self::read`], with `trim` applied to each object as soon as it is parsed: a reader
+    /// that never looks at some fields (e.g. `metadata.managedFields`, often a third of an
+    /// object) drops them before the whole side is held in memory.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::read`].
+    pub async fn read_trimmed(
+        &self,
+        scope: &Scope,
+        progress: &dyn Progress,
+        cancel: &CancellationToken,
+        trim: fn(&mut Value),
+    ) -> Result<Vec<SideObject>> {
         let mut out = match self {
-            Side::Backup(source) => read_backup(source, scope, progress).await?,
-            Side::Cluster(cluster) => read_cluster(cluster, scope, progress, cancel).await?,
+            Side::Backup(source) => read_backup(source, scope, progress, trim).await?,
+            Side::Cluster(cluster) => read_cluster(cluster, scope, progress, cancel, trim).await?,
         };
         out.sort_by(|a, b| {
             (&a.group_resource, &a.namespace, &a.name).cmp(&(&b.group_resource, &b.namespace, &b.name))
@@ -123,6 +140,7 @@ async fn read_backup(
     source: &BackupSource,
     scope: &Scope,
     progress: &dyn Progress,
+    trim: fn(&mut Value),
 ) -> Result<Vec<SideObject>> {
     progress.stage("reading backup", None);
     let scope = scope.clone();
@@ -149,6 +167,8 @@ async fn read_backup(
             if !scope.selectors_match(&object) {
                 return Ok(ControlFlow::Continue(()));
             }
+            let mut object = object;
+            trim(&mut object);
             out.push(SideObject {
                 group_resource: item.group_resource.clone(),
                 namespace: item.namespace.clone(),
@@ -167,6 +187,7 @@ async fn read_cluster(
     scope: &Scope,
     progress: &dyn Progress,
     cancel: &CancellationToken,
+    trim: fn(&mut Value),
 ) -> Result<Vec<SideObject>> {
     let (tx, mut rx) = mpsc::channel::<crate::backup::source::ItemBatch>(16);
     let collect = async move {
@@ -176,12 +197,13 @@ async fn read_cluster(
                 if !s.preferred {
                     continue;
                 }
-                let object: Value = serde_json::from_slice(&s.json).map_err(|source| {
+                let mut object: Value = serde_json::from_slice(&s.json).map_err(|source| {
                     Error::Format(skiff_format::Error::Json {
                         document: s.item.to_string(),
                         source,
                     })
                 })?;
+                trim(&mut object);
                 out.push(SideObject {
                     group_resource: s.item.group_resource,
                     namespace: s.item.namespace,
