@@ -6,6 +6,7 @@ mod common;
 mod exit_codes;
 mod images;
 mod migrate;
+mod packaging;
 mod preflight;
 mod restore;
 mod schedule;
