@@ -1,6 +1,7 @@
 //! skiff integration tests (see tests/README.md for the tiers): one binary, a module per area.
 
 mod backup;
+mod backups_copy;
 mod cli;
 mod common;
 mod exit_codes;
