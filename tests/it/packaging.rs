@@ -89,12 +89,12 @@ fn shared_libraries(bin: &Path) -> Result<Vec<PathBuf>> {
 
 /// Run `/skiff <args>` inside `root` with an empty environment plus `env`.
 fn in_root(root: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<(i32, String)> {
-    let as_root = is_root();
-    let mut cmd = if as_root {
-        Command::new("chroot")
+    // The child's environment is cleared, PATH included: look the tools up here.
+    let mut cmd = if is_root() {
+        Command::new(tool("chroot")?)
     } else {
-        let mut c = Command::new("unshare");
-        c.args(["-r", "chroot"]);
+        let mut c = Command::new(tool("unshare")?);
+        c.arg("-r").arg(tool("chroot")?);
         c
     };
     let out = cmd
@@ -112,6 +112,16 @@ fn in_root(root: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<(i32, Str
         "skiff {args:?} panicked in the empty root:\n{stderr}"
     );
     Ok((out.status.code().unwrap_or(-1), stderr))
+}
+
+/// A tool's path, from PATH or the sbin folders.
+fn tool(name: &str) -> Result<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/sbin", "/usr/bin", "/bin"].map(PathBuf::from))
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+        .with_context(|| format!("{name} not found"))
 }
 
 fn is_root() -> bool {
