@@ -981,8 +981,8 @@ mod tests {
             let s = S3Store::new(cfg.clone()).unwrap();
             let c = s.client.config();
             (
-                c.request_checksum_calculation().cloned(),
-                c.response_checksum_validation().cloned(),
+                c.request_checksum_calculation().copied(),
+                c.response_checksum_validation().copied(),
             )
         };
         let required = (

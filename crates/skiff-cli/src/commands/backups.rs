@@ -165,6 +165,7 @@ pub struct CopyArgs {
 
 /// The source location of `backups copy`: the location flags, prefixed `--from-`.
 #[derive(Debug, clap::Args, Clone)]
+#[allow(clippy::struct_field_names)] // the field names are the flag names
 pub struct FromLocation {
     /// Source: a local folder, `s3://bucket/prefix`, or a Velero `BackupStorageLocation` YAML file.
     #[arg(long, short = 'l', visible_alias = "location", env = crate::env::LOCATION, value_name = "LOCATION")]
@@ -197,6 +198,7 @@ pub struct FromLocation {
 
 /// The destination location of `backups copy`: the location flags, prefixed `--to-`.
 #[derive(Debug, clap::Args, Clone)]
+#[allow(clippy::struct_field_names)] // the field names are the flag names
 pub struct ToLocation {
     /// Destination: a local folder, `s3://bucket/prefix`, or a Velero `BackupStorageLocation` YAML file.
     #[arg(long, value_name = "LOCATION")]

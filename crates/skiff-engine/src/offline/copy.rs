@@ -102,7 +102,12 @@ pub async fn copy_backup(
     skiff_format::docs::Backup::from_json(&doc)?;
 
     let replaced = to.head(&meta_key).await?.is_some();
-    if !opts.overwrite {
+    if opts.overwrite {
+        let n = layout::delete_backup(to.as_ref(), name).await?;
+        if n > 0 {
+            tracing::info!(backup = name, objects = n, to = %to.describe(), "replacing the backup at the destination");
+        }
+    } else {
         if replaced {
             return Err(Error::BackupExists {
                 name: name.to_owned(),
@@ -117,11 +122,6 @@ pub async fn copy_backup(
                 objects: leftovers.len(),
             }
             .into());
-        }
-    } else {
-        let n = layout::delete_backup(to.as_ref(), name).await?;
-        if n > 0 {
-            tracing::info!(backup = name, objects = n, to = %to.describe(), "replacing the backup at the destination");
         }
     }
 
