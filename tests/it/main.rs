@@ -1,11 +1,13 @@
 //! skiff integration tests (see tests/README.md for the tiers): one binary, a module per area.
 
 mod backup;
+mod backups_copy;
 mod cli;
 mod common;
 mod exit_codes;
 mod images;
 mod migrate;
+mod packaging;
 mod preflight;
 mod restore;
 mod schedule;

@@ -955,6 +955,92 @@ async fn backup_and_restore_crs_for_a_velero_in_the_cluster() -> Result<()> {
         "{cr}"
     );
 
+    // `skiff restore` from that bucket registers its Restore with the Velero too, once its
+    // results are at restores/<name>/ (where `velero restore describe/logs` read them).
+    let restored = skiff(
+        Some(&bed),
+        &[
+            "restore",
+            "r-cli",
+            "--from-backup",
+            "b-cli",
+            "--location",
+            &url,
+            "--s3-endpoint",
+            &endpoint,
+            "--credentials-file",
+            creds_s,
+            "--namespace-mappings",
+            "app:app-restored",
+            "-o",
+            "json",
+        ],
+    )?;
+    ensure!(
+        restored.code == 0 || restored.code == 3,
+        "skiff restore: {}",
+        restored.stderr
+    );
+    let report: Value = serde_json::from_str(&restored.stdout)?;
+    ensure!(
+        store
+            .head(&skiff_store::layout::RestoreFile::Results.key("r-cli")?)
+            .await?
+            .is_some()
+    );
+    let cr = cluster
+        .get(&res("Restore"), Some("velero"), "r-cli")
+        .await?
+        .context("skiff restore did not create its Restore CR")?;
+    let count = |set: &str| {
+        let r = &report["results"][set];
+        r["velero"].as_array().map_or(0, Vec::len)
+            + r["cluster"].as_array().map_or(0, Vec::len)
+            + r["namespaces"]
+                .as_object()
+                .map_or(0, |m| m.values().map(|v| v.as_array().map_or(0, Vec::len)).sum())
+    };
+    let restored_items = cr["status"]["progress"]["itemsRestored"].as_u64().unwrap_or(0);
+    ensure!(
+        cr["spec"]["backupName"] == "b-cli"
+            && cr["spec"]["includedNamespaces"] == json!(["*"])
+            && cr["spec"]["namespaceMapping"] == json!({"app": "app-restored"})
+            && cr["status"]["phase"] == report["phase"]
+            && cr["status"]["warnings"].as_u64().unwrap_or(0) == count("warnings") as u64
+            && cr["status"]["errors"].as_u64().unwrap_or(0) == count("errors") as u64
+            && cr["status"]["startTimestamp"].is_string()
+            && cr["status"]["completionTimestamp"].is_string()
+            && restored_items >= 2
+            && restored_items <= cr["status"]["progress"]["totalItems"].as_u64().unwrap_or(0),
+        "Restore CR {cr:#}\nreport {report:#}"
+    );
+    // A server dry run writes no results: nothing to register.
+    skiff(
+        Some(&bed),
+        &[
+            "restore",
+            "r-dry",
+            "--from-backup",
+            "b-cli",
+            "--location",
+            &url,
+            "--s3-endpoint",
+            &endpoint,
+            "--credentials-file",
+            creds_s,
+            "--namespace-mappings",
+            "app:app-dry",
+            "--server-dry-run",
+        ],
+    )?;
+    ensure!(
+        cluster
+            .get(&res("Restore"), Some("velero"), "r-dry")
+            .await?
+            .is_none(),
+        "a server dry run was registered"
+    );
+
     // The Restore CR of a skiff restore.
     let t = Utc::now();
     let params = RestoreCrParams {

@@ -112,6 +112,21 @@ pub struct LocationArgs {
     /// Do not verify the S3 endpoint's TLS certificate.
     #[arg(long)]
     pub insecure_skip_tls_verify: bool,
+    /// When to compute request checksums and validate response checksums: `when-required`
+    /// (default with a custom endpoint: S3-compatible stores reject the newer defaults) or
+    /// `when-supported` (default on AWS).
+    #[arg(long, env = "AWS_REQUEST_CHECKSUM_CALCULATION", value_parser = checksum_mode_parser(), ignore_case = true)]
+    pub checksum_mode: Option<skiff_store::ChecksumMode>,
+}
+
+/// `--checksum-mode`: the store's names, also in the AWS config spelling (`when_required`).
+fn checksum_mode_parser() -> impl clap::builder::TypedValueParser<Value = skiff_store::ChecksumMode> {
+    use clap::builder::{PossibleValue, TypedValueParser as _};
+    clap::builder::PossibleValuesParser::new([
+        PossibleValue::new("when-required").alias("when_required"),
+        PossibleValue::new("when-supported").alias("when_supported"),
+    ])
+    .try_map(|s| skiff_store::ChecksumMode::parse(&s).ok_or_else(|| format!("unknown checksum mode {s:?}")))
 }
 
 /// Which cluster.

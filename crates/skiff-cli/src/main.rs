@@ -11,7 +11,6 @@ mod exit;
 mod output;
 mod progress;
 
-use clap::Parser;
 use exit::{CliError, code};
 use std::process::ExitCode;
 
@@ -99,8 +98,28 @@ where
 #[global_allocator]
 static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+/// The name usage lines show: `kubectl skiff` when run as the kubectl plugin `kubectl-skiff`
+/// (kubectl runs `kubectl-<name>` from PATH for `kubectl <name>`), otherwise clap's default
+/// (the file name skiff was run as).
+fn plugin_bin_name(argv0: Option<&std::ffi::OsStr>) -> Option<&'static str> {
+    let name = std::path::Path::new(argv0?).file_name()?.to_str()?;
+    (name == "kubectl-skiff").then_some("kubectl skiff")
+}
+
+/// Parse argv, with the kubectl plugin's name in usage and help when run as one.
+fn parse_args() -> Result<args::Cli, clap::Error> {
+    use clap::{CommandFactory as _, FromArgMatches as _};
+    let argv0 = std::env::args_os().next();
+    let mut command = args::Cli::command();
+    if let Some(name) = plugin_bin_name(argv0.as_deref()) {
+        command = command.bin_name(name).display_name(name);
+    }
+    let matches = command.try_get_matches()?;
+    args::Cli::from_arg_matches(&matches)
+}
+
 fn main() -> ExitCode {
-    let cli = match args::Cli::try_parse() {
+    let cli = match parse_args() {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
@@ -125,8 +144,60 @@ fn main() -> ExitCode {
     match result {
         Ok(c) => ExitCode::from(c),
         Err(e) => {
-            eprint!("{}", e.render());
+            let mut text = e.render();
+            if let Some(h) = resolver_hint(&text, |p| std::path::Path::new(p).exists()) {
+                text.push_str("hint: ");
+                text.push_str(h);
+                text.push('\n');
+            }
+            eprint!("{text}");
             ExitCode::from(e.exit_code())
         }
+    }
+}
+
+/// A host name could not be resolved in a root with no resolver configuration (a static binary
+/// in an empty root or a bare container): say what is missing.
+fn resolver_hint(rendered: &str, exists: impl Fn(&str) -> bool) -> Option<&'static str> {
+    let lower = rendered.to_ascii_lowercase();
+    let lookup_failed = [
+        "dns error",
+        "failed to lookup address",
+        "name resolution",
+        "name or service not known",
+    ]
+    .iter()
+    .any(|m| lower.contains(m));
+    (lookup_failed && !exists("/etc/resolv.conf") && !exists("/etc/hosts")).then_some(
+        "this system has no /etc/resolv.conf or /etc/hosts, so host names cannot be resolved: mount a resolver configuration, or use IP addresses",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plugin_bin_name;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn kubectl_plugin_name_from_argv0() {
+        assert_eq!(
+            plugin_bin_name(Some(OsStr::new("/usr/local/bin/kubectl-skiff"))),
+            Some("kubectl skiff")
+        );
+        assert_eq!(
+            plugin_bin_name(Some(OsStr::new("kubectl-skiff"))),
+            Some("kubectl skiff")
+        );
+        assert_eq!(plugin_bin_name(Some(OsStr::new("/usr/bin/skiff"))), None);
+        assert_eq!(plugin_bin_name(Some(OsStr::new("kubectl-skiff-old"))), None);
+        assert_eq!(plugin_bin_name(None), None);
+    }
+
+    #[test]
+    fn resolver_hint_only_without_resolver_files() {
+        let err = "error: access the backup store: dispatch failure: dns error: failed to lookup address information";
+        assert!(super::resolver_hint(err, |_| false).is_some());
+        assert!(super::resolver_hint(err, |p| p == "/etc/hosts").is_none());
+        assert!(super::resolver_hint("error: access denied", |_| false).is_none());
     }
 }

@@ -28,5 +28,5 @@ pub use credentials::{Credentials, Secret};
 pub use error::{Error, Op, Result};
 pub use local::LocalStore;
 pub use location::{BackupStorageLocation, Location, LocationOptions, open};
-pub use s3::{Checksum, S3Config, S3Store};
+pub use s3::{Checksum, ChecksumMode, S3Config, S3Store};
 pub use store::{BackupStore, ObjectMeta, ObjectReader, ObjectSink, validate_key, validate_prefix};

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use crate::credentials::Credentials;
 use crate::error::{Error, Result};
 use crate::local::LocalStore;
-use crate::s3::{Checksum, S3Config, S3Store};
+use crate::s3::{Checksum, ChecksumMode, S3Config, S3Store};
 use crate::store::BackupStore;
 
 /// A backup location.
@@ -118,6 +118,8 @@ pub struct LocationOptions {
     pub insecure_skip_tls_verify: Option<bool>,
     /// Upload checksum (BSL `checksumAlgorithm`).
     pub checksum: Option<Checksum>,
+    /// Request/response checksum mode; default by endpoint (see [`S3Config::checksum_mode`]).
+    pub checksum_mode: Option<ChecksumMode>,
     /// Multipart part size in bytes (default 8 MiB, minimum 5 MiB).
     pub part_size: Option<usize>,
     /// Parts in flight per streaming upload (default 4).
@@ -160,6 +162,7 @@ pub async fn open(location: &Location, options: &LocationOptions) -> Result<Arc<
             cfg.ca_bundle.clone_from(&options.ca_bundle);
             cfg.insecure_skip_tls_verify = options.insecure_skip_tls_verify.unwrap_or(false);
             cfg.checksum = options.checksum.unwrap_or_default();
+            cfg.checksum_mode = options.checksum_mode;
             if let Some(n) = options.part_size {
                 cfg.part_size = n;
             }

@@ -10,7 +10,7 @@ use std::ops::Range;
 
 use async_trait::async_trait;
 use aws_sdk_s3::Client;
-use aws_sdk_s3::config::{BehaviorVersion, Region, RequestChecksumCalculation};
+use aws_sdk_s3::config::{BehaviorVersion, Region, RequestChecksumCalculation, ResponseChecksumValidation};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
@@ -79,6 +79,49 @@ impl Checksum {
     }
 }
 
+/// When the SDK computes request checksums and validates response checksums (the AWS SDKs'
+/// `request_checksum_calculation` / `response_checksum_validation`, one setting for both).
+///
+/// S3-compatible stores (older `MinIO`, Ceph RGW, providers' object storage) reject the newer
+/// default checksums (`x-amz-checksum-*` trailers on every upload, `aws-chunked` encoding), so
+/// a custom endpoint defaults to [`ChecksumMode::WhenRequired`]; AWS itself to
+/// [`ChecksumMode::WhenSupported`], the SDK's default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ChecksumMode {
+    /// Only for operations that require a checksum (e.g. `DeleteObjects`), or where an upload
+    /// checksum algorithm ([`Checksum`]) is set explicitly.
+    WhenRequired,
+    /// On every operation that supports one (the SDK's default; CRC32 on uploads).
+    WhenSupported,
+}
+
+impl ChecksumMode {
+    /// Parses `when-required` / `when-supported` (also the AWS config spelling
+    /// `when_required` / `when_supported`; case-insensitive).
+    pub fn parse(value: &str) -> Option<Self> {
+        match value.to_ascii_lowercase().replace('_', "-").as_str() {
+            "when-required" => Some(ChecksumMode::WhenRequired),
+            "when-supported" => Some(ChecksumMode::WhenSupported),
+            _ => None,
+        }
+    }
+
+    /// The setting's name on the command line and in messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChecksumMode::WhenRequired => "when-required",
+            ChecksumMode::WhenSupported => "when-supported",
+        }
+    }
+}
+
+impl fmt::Display for ChecksumMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Everything needed to open an [`S3Store`]. `Debug` never shows secrets.
 #[derive(Clone, Debug)]
 pub struct S3Config {
@@ -100,6 +143,9 @@ pub struct S3Config {
     pub insecure_skip_tls_verify: bool,
     /// Upload checksum.
     pub checksum: Checksum,
+    /// Request/response checksum mode; `None` picks one from the endpoint and the upload
+    /// checksum (see [`S3Config::checksum_mode`]).
+    pub checksum_mode: Option<ChecksumMode>,
     /// Multipart part size in bytes (≥ [`MIN_PART_SIZE`]).
     pub part_size: usize,
     /// Parts uploaded concurrently per streaming upload (≥ 1).
@@ -121,9 +167,22 @@ impl S3Config {
             ca_bundle: None,
             insecure_skip_tls_verify: false,
             checksum: Checksum::Default,
+            checksum_mode: None,
             part_size: DEFAULT_PART_SIZE,
             max_parts_in_flight: DEFAULT_PARTS_IN_FLIGHT,
             list_page_size: 1000,
+        }
+    }
+
+    /// The checksum mode the client uses: the explicit setting if any; otherwise
+    /// [`ChecksumMode::WhenRequired`] for a custom endpoint (S3-compatible stores) or when the
+    /// BSL's `checksumAlgorithm` is `""`, and [`ChecksumMode::WhenSupported`] on AWS. An
+    /// explicit upload algorithm is sent either way (it is named on each upload request).
+    pub fn checksum_mode(&self) -> ChecksumMode {
+        match self.checksum_mode {
+            Some(m) => m,
+            None if self.checksum == Checksum::None || self.endpoint.is_some() => ChecksumMode::WhenRequired,
+            None => ChecksumMode::WhenSupported,
         }
     }
 
@@ -192,7 +251,8 @@ impl S3Store {
                     .into(),
             )
         })?;
-        let http = crate::tls::http_client(cfg.ca_bundle.as_deref(), cfg.insecure_skip_tls_verify)
+        let tls = cfg.endpoint.as_deref().is_none_or(|e| e.starts_with("https://"));
+        let http = crate::tls::http_client(cfg.ca_bundle.as_deref(), cfg.insecure_skip_tls_verify, tls)
             .map_err(config_err)?;
         let region = cfg.region.clone().unwrap_or_else(|| "us-east-1".to_owned());
         let mut b = aws_sdk_s3::Config::builder()
@@ -213,11 +273,14 @@ impl S3Store {
         if let Some(ep) = &cfg.endpoint {
             b = b.endpoint_url(ep.trim_end_matches('/'));
         }
-        if cfg.checksum == Checksum::None || (cfg.checksum == Checksum::Default && cfg.endpoint.is_some()) {
-            b = b
+        b = match cfg.checksum_mode() {
+            ChecksumMode::WhenRequired => b
                 .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
-                .response_checksum_validation(aws_sdk_s3::config::ResponseChecksumValidation::WhenRequired);
-        }
+                .response_checksum_validation(ResponseChecksumValidation::WhenRequired),
+            ChecksumMode::WhenSupported => b
+                .request_checksum_calculation(RequestChecksumCalculation::WhenSupported)
+                .response_checksum_validation(ResponseChecksumValidation::WhenSupported),
+        };
         Ok(Self {
             client: Client::from_conf(b.build()),
             bucket: cfg.bucket,
@@ -910,6 +973,56 @@ mod tests {
         assert_eq!(Checksum::parse(""), Some(Checksum::None));
         assert_eq!(Checksum::parse("crc32c"), Some(Checksum::Crc32c));
         assert_eq!(Checksum::parse("md5"), None);
+    }
+
+    #[test]
+    fn checksum_mode_defaults_and_setting() {
+        let client_modes = |cfg: &S3Config| {
+            let s = S3Store::new(cfg.clone()).unwrap();
+            let c = s.client.config();
+            (
+                c.request_checksum_calculation().copied(),
+                c.response_checksum_validation().copied(),
+            )
+        };
+        let required = (
+            Some(RequestChecksumCalculation::WhenRequired),
+            Some(ResponseChecksumValidation::WhenRequired),
+        );
+        let supported = (
+            Some(RequestChecksumCalculation::WhenSupported),
+            Some(ResponseChecksumValidation::WhenSupported),
+        );
+        let mut cfg = S3Config::new("bucket", "p");
+        cfg.credentials = Some(Credentials::new("AKIA", "topsecret"));
+        // AWS itself: the SDK's default.
+        assert_eq!(cfg.checksum_mode(), ChecksumMode::WhenSupported);
+        assert_eq!(client_modes(&cfg), supported);
+        // A custom endpoint (S3-compatible store): only when required, both directions.
+        cfg.endpoint = Some("http://127.0.0.1:9000".into());
+        assert_eq!(cfg.checksum_mode(), ChecksumMode::WhenRequired);
+        assert_eq!(client_modes(&cfg), required);
+        // The setting wins over the endpoint rule.
+        cfg.checksum_mode = Some(ChecksumMode::WhenSupported);
+        assert_eq!(client_modes(&cfg), supported);
+        // BSL `checksumAlgorithm: ""` on AWS: none unless required.
+        let mut aws = S3Config::new("bucket", "p");
+        aws.credentials = cfg.credentials.clone();
+        aws.checksum = Checksum::None;
+        assert_eq!(client_modes(&aws), required);
+        // An explicit upload algorithm on a custom endpoint keeps the endpoint rule for the
+        // rest (the algorithm itself is still sent on uploads, where it is named per request).
+        cfg.checksum_mode = None;
+        cfg.checksum = Checksum::Sha256;
+        assert_eq!(cfg.checksum_mode(), ChecksumMode::WhenRequired);
+        for (text, mode) in [
+            ("when-required", ChecksumMode::WhenRequired),
+            ("WHEN_SUPPORTED", ChecksumMode::WhenSupported),
+        ] {
+            assert_eq!(ChecksumMode::parse(text), Some(mode));
+            assert_eq!(ChecksumMode::parse(mode.as_str()), Some(mode));
+        }
+        assert_eq!(ChecksumMode::parse("always"), None);
     }
 
     #[test]

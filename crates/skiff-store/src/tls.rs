@@ -25,15 +25,35 @@ use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 
-/// Builds the HTTP client for the S3 SDK.
-pub(crate) fn http_client(ca_bundle: Option<&[u8]>, insecure: bool) -> Result<SharedHttpClient, String> {
+/// Whether the system CA store holds any certificate (`SSL_CERT_FILE`, `SSL_CERT_DIR`, the usual
+/// `/etc/ssl` paths), loaded once. A static binary in an empty root or a `scratch` image has none.
+fn system_roots_available() -> bool {
+    static AVAILABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *AVAILABLE.get_or_init(|| !rustls_native_certs::load_native_certs().certs.is_empty())
+}
+
+/// What to say when an https endpoint cannot be verified for want of CA certificates.
+const NO_CA_STORE: &str = "no CA certificates to verify the endpoint's TLS certificate: this system has no CA store (SSL_CERT_FILE, SSL_CERT_DIR, /etc/ssl/certs, …); install CA certificates, set SSL_CERT_FILE, or pass the endpoint's CA with --cacert (BSL caCert)";
+
+/// Builds the HTTP client for the S3 SDK. `tls` says whether the endpoint is `https` (or AWS
+/// itself): then, without a CA bundle, the system CA store must hold certificates.
+pub(crate) fn http_client(
+    ca_bundle: Option<&[u8]>,
+    insecure: bool,
+    tls: bool,
+) -> Result<SharedHttpClient, String> {
     if insecure {
         tracing::warn!(
             "TLS certificate verification is disabled for the object store (insecureSkipTLSVerify)"
         );
         return insecure_client();
     }
-    let mut trust = TrustStore::default();
+    let system = system_roots_available();
+    if tls && !system && ca_bundle.is_none() {
+        return Err(NO_CA_STORE.into());
+    }
+    // Native roots only where there are some (the SDK asserts on an empty store in debug builds).
+    let mut trust = TrustStore::default().with_native_roots(system);
     if let Some(pem) = ca_bundle {
         if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
             return Err("CA bundle contains no PEM certificate".into());

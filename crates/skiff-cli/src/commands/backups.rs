@@ -1,4 +1,4 @@
-//! `skiff backups list|describe|delete`: the backups of a location.
+//! `skiff backups list|describe|delete|prune|copy`: the backups of a location.
 
 use super::{open_store, require_store};
 use crate::args::{LocationArgs, Output};
@@ -43,6 +43,11 @@ pub enum BackupsCommand {
         #[arg(long)]
         confirm: bool,
     },
+    /// Copy a backup to another location (e.g. an air-gapped bucket or a folder): every object
+    /// under `backups/<name>/`, checked at the destination (sizes, SHA-256 of the documents, a
+    /// full validation against the backup's index), then `velero-backup.json` last — Velero and
+    /// skiff never see a half-copied backup.
+    Copy(CopyArgs),
     /// Delete the backups past their expiration (`status.expiration`), as Velero's garbage
     /// collector does: each backup's `velero-backup.json` first, then everything else under
     /// `backups/<name>/`. A backup still being written has no `velero-backup.json` yet and is
@@ -134,7 +139,211 @@ pub async fn run(cmd: BackupsCommand, progress: &CliProgress) -> Result<u8, CliE
             dry_run,
             output,
         } => prune(&location, dry_run, output).await,
+        BackupsCommand::Copy(a) => copy(a, progress).await,
     }
+}
+
+/// `skiff backups copy`.
+#[derive(Debug, clap::Args)]
+pub struct CopyArgs {
+    /// Backup name.
+    pub name: String,
+    /// Where the backup is.
+    #[command(flatten)]
+    pub from: FromLocation,
+    /// Where it goes.
+    #[command(flatten)]
+    pub to: ToLocation,
+    /// Replace a backup of the same name at the destination (or the leftovers of an unfinished
+    /// write); it is unlisted first (`velero-backup.json` deleted first).
+    #[arg(long)]
+    pub overwrite: bool,
+    /// Output of the summary.
+    #[arg(long, short = 'o', value_enum, default_value_t = Output::Table)]
+    pub output: Output,
+}
+
+/// The source location of `backups copy`: the location flags, prefixed `--from-`.
+#[derive(Debug, clap::Args, Clone)]
+#[allow(clippy::struct_field_names)] // the field names are the flag names
+pub struct FromLocation {
+    /// Source: a local folder, `s3://bucket/prefix`, or a Velero `BackupStorageLocation` YAML file.
+    #[arg(long, short = 'l', visible_alias = "location", env = crate::env::LOCATION, value_name = "LOCATION")]
+    pub from_location: String,
+    /// Source S3 endpoint URL.
+    #[arg(long, value_name = "URL")]
+    pub from_s3_endpoint: Option<String>,
+    /// Source S3 region.
+    #[arg(long, value_name = "REGION")]
+    pub from_region: Option<String>,
+    /// Source path-style addressing (default on with --from-s3-endpoint).
+    #[arg(long, value_name = "BOOL")]
+    pub from_s3_force_path_style: Option<bool>,
+    /// Source credentials file (AWS shared-credentials format; Velero's `cloud` file).
+    #[arg(long, value_name = "FILE")]
+    pub from_credentials_file: Option<std::path::PathBuf>,
+    /// Profile in the source credentials file.
+    #[arg(long, value_name = "PROFILE")]
+    pub from_profile: Option<String>,
+    /// Extra CA bundle (PEM) for the source endpoint.
+    #[arg(long, value_name = "FILE")]
+    pub from_cacert: Option<std::path::PathBuf>,
+    /// Do not verify the source endpoint's TLS certificate.
+    #[arg(long)]
+    pub from_insecure_skip_tls_verify: bool,
+    /// Source checksum mode (`when-required` / `when-supported`; see --checksum-mode).
+    #[arg(long, value_name = "MODE", value_parser = |s: &str| skiff_store::ChecksumMode::parse(s).ok_or_else(|| format!("{s:?}: when-required or when-supported")))]
+    pub from_checksum_mode: Option<skiff_store::ChecksumMode>,
+}
+
+/// The destination location of `backups copy`: the location flags, prefixed `--to-`.
+#[derive(Debug, clap::Args, Clone)]
+#[allow(clippy::struct_field_names)] // the field names are the flag names
+pub struct ToLocation {
+    /// Destination: a local folder, `s3://bucket/prefix`, or a Velero `BackupStorageLocation` YAML file.
+    #[arg(long, value_name = "LOCATION")]
+    pub to_location: String,
+    /// Destination S3 endpoint URL.
+    #[arg(long, value_name = "URL")]
+    pub to_s3_endpoint: Option<String>,
+    /// Destination S3 region.
+    #[arg(long, value_name = "REGION")]
+    pub to_region: Option<String>,
+    /// Destination path-style addressing (default on with --to-s3-endpoint).
+    #[arg(long, value_name = "BOOL")]
+    pub to_s3_force_path_style: Option<bool>,
+    /// Destination credentials file.
+    #[arg(long, value_name = "FILE")]
+    pub to_credentials_file: Option<std::path::PathBuf>,
+    /// Profile in the destination credentials file.
+    #[arg(long, value_name = "PROFILE")]
+    pub to_profile: Option<String>,
+    /// Extra CA bundle (PEM) for the destination endpoint.
+    #[arg(long, value_name = "FILE")]
+    pub to_cacert: Option<std::path::PathBuf>,
+    /// Do not verify the destination endpoint's TLS certificate.
+    #[arg(long)]
+    pub to_insecure_skip_tls_verify: bool,
+    /// Destination checksum mode (`when-required` / `when-supported`; see --checksum-mode).
+    #[arg(long, value_name = "MODE", value_parser = |s: &str| skiff_store::ChecksumMode::parse(s).ok_or_else(|| format!("{s:?}: when-required or when-supported")))]
+    pub to_checksum_mode: Option<skiff_store::ChecksumMode>,
+}
+
+impl FromLocation {
+    fn location_args(&self) -> LocationArgs {
+        LocationArgs {
+            location: Some(self.from_location.clone()),
+            s3_endpoint: self.from_s3_endpoint.clone(),
+            region: self.from_region.clone(),
+            s3_force_path_style: self.from_s3_force_path_style,
+            credentials_file: self.from_credentials_file.clone(),
+            profile: self.from_profile.clone(),
+            cacert: self.from_cacert.clone(),
+            insecure_skip_tls_verify: self.from_insecure_skip_tls_verify,
+            checksum_mode: self.from_checksum_mode,
+        }
+    }
+}
+
+impl ToLocation {
+    fn location_args(&self) -> LocationArgs {
+        LocationArgs {
+            location: Some(self.to_location.clone()),
+            s3_endpoint: self.to_s3_endpoint.clone(),
+            region: self.to_region.clone(),
+            s3_force_path_style: self.to_s3_force_path_style,
+            credentials_file: self.to_credentials_file.clone(),
+            profile: self.to_profile.clone(),
+            cacert: self.to_cacert.clone(),
+            insecure_skip_tls_verify: self.to_insecure_skip_tls_verify,
+            checksum_mode: self.to_checksum_mode,
+        }
+    }
+}
+
+/// `skiff backups copy`: one engine call, then the summary.
+async fn copy(a: CopyArgs, progress: &CliProgress) -> Result<u8, CliError> {
+    let from = require_store(open_store(&a.from.location_args()).await?)?;
+    let to = require_store(open_store(&a.to.location_args()).await?)?;
+    let cancel = super::tokio_util_cancel();
+    let opts = skiff_engine::offline::CopyOptions {
+        overwrite: a.overwrite,
+    };
+    let report = skiff_engine::offline::copy_backup(&from, &to, &a.name, opts, progress, &cancel).await;
+    progress.clear();
+    let report = match report {
+        Ok(r) => r,
+        Err(skiff_engine::Error::Interrupted) => {
+            return Err(CliError::Interrupted {
+                message: format!(
+                    "copy of backup {:?} interrupted; nothing was committed at {}",
+                    esc(&a.name),
+                    to.describe()
+                ),
+                hints: vec!["run the same command again (with --overwrite if leftovers are reported)".into()],
+            });
+        }
+        Err(e) => {
+            let leftovers = matches!(
+                &e,
+                skiff_engine::Error::Offline(skiff_engine::offline::OfflineError::CopyLeftovers { .. })
+            );
+            let exists = matches!(&e, skiff_engine::Error::BackupExists { .. });
+            let invalid = matches!(
+                &e,
+                skiff_engine::Error::Offline(skiff_engine::offline::OfflineError::CopyInvalid { .. })
+            );
+            let mut err = CliError::from(e);
+            if leftovers || exists {
+                err = err.hint("--overwrite replaces it");
+            }
+            if invalid {
+                err = err.hint(format!(
+                    "`skiff validate {} --location {}` shows whether the source itself is damaged",
+                    a.name, a.from.from_location
+                ));
+            }
+            return Err(err);
+        }
+    };
+    match a.output {
+        Output::Table => {
+            let mut o = String::new();
+            let _ = writeln!(
+                o,
+                "Backup {:?} copied from {} to {}{}",
+                esc(&report.name),
+                report.from,
+                report.to,
+                if report.replaced {
+                    " (replaced the existing one)"
+                } else {
+                    ""
+                }
+            );
+            let _ = writeln!(
+                o,
+                "  objects:  {} ({})",
+                report.objects,
+                output::human_bytes(report.bytes)
+            );
+            let _ = writeln!(
+                o,
+                "  checked:  {} entries, {} items valid at the destination{}",
+                report.entries,
+                report.items,
+                if report.warnings > 0 {
+                    format!(" ({} warnings: `skiff validate` lists them)", report.warnings)
+                } else {
+                    String::new()
+                }
+            );
+            let _ = writeln!(o, "  time:     {:.1}s", report.seconds);
+            output::text_out(&o)?;
+        }
+        o => output::data(&report, o)?,
+    }
+    Ok(code::OK)
 }
 
 /// `skiff backups prune`.

@@ -113,6 +113,9 @@ pub async fn open_store(args: &LocationArgs) -> Result<Option<Arc<dyn BackupStor
     if args.insecure_skip_tls_verify {
         options.insecure_skip_tls_verify = Some(true);
     }
+    if args.checksum_mode.is_some() {
+        options.checksum_mode = args.checksum_mode;
+    }
     Ok(Some(skiff_store::open(&location, &options).await?))
 }
 
@@ -185,6 +188,42 @@ pub async fn register_with_velero(
     };
     let out =
         skiff_engine::velero::register_backup(cluster, &bucket, &prefix, &doc, chrono::Utc::now()).await;
+    log_registration(&out);
+}
+
+/// Where Velero runs in `cluster` with a `BackupStorageLocation` on the same bucket and prefix,
+/// create the Restore object of a finished restore whose results skiff wrote to `restores/<name>/`
+/// in that bucket (so `velero restore get/describe/logs` show it); warnings only.
+pub async fn register_restore_with_velero(
+    cluster: &skiff_kube::Cluster,
+    store: &dyn BackupStore,
+    location: &LocationArgs,
+    opts: &skiff_engine::restore::RestoreOptions,
+    report: &skiff_engine::restore::RestoreReport,
+) {
+    let Some((bucket, prefix)) = s3_bucket_prefix(location) else {
+        return;
+    };
+    // Only a restore whose results are in the bucket: Velero reads them from there.
+    let results = skiff_store::layout::RestoreFile::Results.key(&report.name);
+    match results {
+        Ok(key) => match store.head(&key).await {
+            Ok(Some(_)) => {}
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(restore = %report.name, error = %crate::exit::chain(&e), "cannot check the restore's results: not registered with Velero");
+                return;
+            }
+        },
+        Err(_) => return,
+    }
+    let params = skiff_engine::velero::RestoreCrParams::from_restore(opts, report, chrono::Utc::now());
+    let out = skiff_engine::velero::register_restore(cluster, &bucket, &prefix, &params).await;
+    log_registration(&out);
+}
+
+/// Log what a registration with Velero did: "not installed" is no news, the rest a warning.
+fn log_registration(out: &skiff_engine::velero::RegisterOutcome) {
     for w in &out.warnings {
         if w.contains("not installed") {
             tracing::debug!("{w}");

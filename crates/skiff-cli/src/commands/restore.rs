@@ -103,7 +103,7 @@ pub async fn run(a: RestoreArgs, progress: &CliProgress) -> Result<u8, CliError>
         .unwrap_or_else(|| format!("{}-{}", source.name(), chrono::Utc::now().format("%Y%m%d%H%M%S")));
     let opts = restore_options(&a.apply, name, &source.name())?;
     let cluster = connect(&a.cluster).await?;
-    let (code, _) = Box::pin(apply(
+    let (code, report) = Box::pin(apply(
         &Side::Backup(source),
         &cluster,
         store.as_deref(),
@@ -112,6 +112,11 @@ pub async fn run(a: RestoreArgs, progress: &CliProgress) -> Result<u8, CliError>
         progress,
     ))
     .await?;
+    if let (Some(store), Some(report)) = (store.as_deref(), report.as_ref())
+        && !report.server_dry_run
+    {
+        super::register_restore_with_velero(&cluster, store, &a.location, &opts, report).await;
+    }
     Ok(code)
 }
 

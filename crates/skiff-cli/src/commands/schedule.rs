@@ -198,6 +198,7 @@ fn build(a: &CreateArgs, location: &str, credentials: Option<&[u8]>, cronjob_ver
         l.s3_force_path_style.map(|b| b.to_string()),
     );
     opt("--profile", l.profile.clone());
+    opt("--checksum-mode", l.checksum_mode.map(|m| m.to_string()));
     if credentials.is_some() {
         opt("--credentials-file", Some(format!("{CREDENTIALS_DIR}/cloud")));
     }

@@ -79,6 +79,31 @@ pub enum OfflineError {
         /// The file, relative to the target.
         file: String,
     },
+    /// `backups copy`: the destination holds objects of an unfinished write of that backup (no
+    /// `velero-backup.json`): another copy or backup may still be writing them.
+    #[error(
+        "{location} holds {objects} objects under backups/{name}/ but no velero-backup.json (an unfinished write)"
+    )]
+    CopyLeftovers {
+        /// Backup name.
+        name: String,
+        /// Destination location.
+        location: String,
+        /// Objects found.
+        objects: usize,
+    },
+    /// `backups copy`: the copy failed its checks (size, SHA-256 or validation); it was removed.
+    #[error(
+        "copy of backup {name:?} failed its check ({errors} errors; first: {first}); nothing was committed at the destination"
+    )]
+    CopyInvalid {
+        /// Backup name.
+        name: String,
+        /// Error count.
+        errors: u64,
+        /// The first error.
+        first: String,
+    },
     /// Extraction failed part-way; says what was left behind.
     #[error("extract into {} stopped after {written} files; {left}", .target.display())]
     ExtractFailed {
@@ -101,12 +126,13 @@ impl OfflineError {
             OfflineError::PathNotFound { .. } | OfflineError::TarballMissing { .. } => {
                 OfflineErrorClass::NotFound
             }
-            OfflineError::ExtractTarget { .. } | OfflineError::TargetNotEmpty { .. } => {
-                OfflineErrorClass::Usage
-            }
+            OfflineError::ExtractTarget { .. }
+            | OfflineError::TargetNotEmpty { .. }
+            | OfflineError::CopyLeftovers { .. } => OfflineErrorClass::Usage,
             OfflineError::NoValidName { .. }
             | OfflineError::UnsafeFile { .. }
-            | OfflineError::Collision { .. } => OfflineErrorClass::Malformed,
+            | OfflineError::Collision { .. }
+            | OfflineError::CopyInvalid { .. } => OfflineErrorClass::Malformed,
             OfflineError::ExtractFailed { source, .. } => match source.as_ref() {
                 crate::Error::Offline(e) => e.class(),
                 crate::Error::Format(_) => OfflineErrorClass::Malformed,

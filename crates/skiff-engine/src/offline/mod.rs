@@ -8,6 +8,7 @@
 //! * [`mod@extract`] — one file per item under a folder, never outside it.
 //! * [`mod@validate`] — every check of a backup, as findings.
 //! * [`catalog`] — the backups of a location: list, describe, delete.
+//! * [`copy`] — a backup from one location to another, checked, `velero-backup.json` last.
 //!
 //! Input is hostile until checked: names taken from documents are validated before they become
 //! keys or paths, documents are read with size limits, no link inside a backup folder or an
@@ -15,6 +16,7 @@
 //! ([`escape_for_display`]).
 
 pub mod catalog;
+pub mod copy;
 mod error;
 pub mod extract;
 mod files;
@@ -24,6 +26,7 @@ pub mod source;
 pub mod validate;
 
 pub use catalog::{BackupDescription, CatalogEntry};
+pub use copy::{CopyOptions, CopyReport, copy_backup};
 pub use error::{OfflineError, OfflineErrorClass};
 pub use extract::{ExtractFormat, ExtractOptions, ExtractReport, extract};
 pub use inspect::{ListedItem, ShownItem, Summary, list_items, parse_item_spec, show_item, summarize};

@@ -332,6 +332,64 @@ pub struct RestoreCrParams {
     pub errors: i64,
 }
 
+impl RestoreCrParams {
+    /// The parameters of a restore that ran with `opts` and ended as `report` at `completed`:
+    /// the filters and mappings it ran with, its phase, and Velero's counts (`warnings` /
+    /// `errors` are the number of messages in the results document, as Velero counts them;
+    /// `totalItems` every planned item, `itemsRestored` those created, updated or unchanged).
+    pub fn from_restore(
+        opts: &crate::restore::RestoreOptions,
+        report: &crate::restore::RestoreReport,
+        completed: DateTime<Utc>,
+    ) -> Self {
+        use crate::restore::Outcome;
+        let count = |o: Outcome| report.counts.get(&o).copied().unwrap_or(0);
+        let to_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        let total: u64 = report.counts.values().sum();
+        let restored = count(Outcome::Created) + count(Outcome::Updated) + count(Outcome::Unchanged);
+        let selector = |s: &crate::labels::LabelSelector| -> LabelSelector {
+            serde_json::from_value(s.to_json()).unwrap_or_default()
+        };
+        let scope = &opts.scope;
+        let status = &opts.restore_status;
+        Self {
+            name: report.name.clone(),
+            backup_name: report.backup.clone(),
+            included_namespaces: scope.included_namespaces.clone(),
+            excluded_namespaces: scope.excluded_namespaces.clone(),
+            included_resources: scope.included_resources.clone(),
+            excluded_resources: scope.excluded_resources.clone(),
+            include_cluster_resources: scope.include_cluster_resources,
+            label_selector: scope.label_selector.as_ref().map(selector),
+            or_label_selectors: scope.or_label_selectors.iter().map(selector).collect(),
+            namespace_mapping: opts.mappings.namespaces.clone(),
+            preserve_node_ports: opts.preserve_node_ports,
+            existing_resource_policy: opts.existing_resource_policy.map(|p| {
+                match p {
+                    crate::restore::ExistingResourcePolicy::None => "none",
+                    crate::restore::ExistingResourcePolicy::Update => "update",
+                    crate::restore::ExistingResourcePolicy::Apply => "apply",
+                }
+                .to_owned()
+            }),
+            restore_status: (!status.included_resources.is_empty() || !status.excluded_resources.is_empty())
+                .then(|| {
+                    (
+                        status.included_resources.clone(),
+                        status.excluded_resources.clone(),
+                    )
+                }),
+            phase: report.phase.as_str().to_owned(),
+            started: report.started,
+            completed,
+            total_items: to_i64(total),
+            items_restored: to_i64(restored),
+            warnings: to_i64(report.results.warnings.len() as u64),
+            errors: to_i64(report.results.errors.len() as u64),
+        }
+    }
+}
+
 /// The Restore CR of a finished skiff restore in Velero's `namespace`: a terminal phase (so a
 /// Velero server never runs it), the spec the restore ran with, counts and times.
 pub fn restore_cr(p: &RestoreCrParams, namespace: &str) -> Value {
