@@ -43,7 +43,7 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Schedule(c) => schedule::run(c).await,
         Command::Migrate(a) => Box::pin(migrate::run(a, &progress)).await,
         Command::Preflight(a) => preflight::run(a, &progress).await,
-        Command::Verify(a) => verify::run(a, &progress).await,
+        Command::Verify(a) => Box::pin(verify::run(a, &progress)).await,
         Command::Diff(a) => diff::run(a, &progress).await,
     };
     progress.clear();
