@@ -9,6 +9,7 @@ mod migrate;
 mod preflight;
 mod restore;
 mod schedule;
+mod sync;
 mod terminal;
 mod velero;
 mod verify;

@@ -35,6 +35,10 @@ pub enum Verb {
     Delete,
     /// A readiness wait (polls GET).
     Wait,
+    /// WATCH (a stream of changes).
+    Watch,
+    /// PATCH with `application/json-patch+json`.
+    JsonPatch,
 }
 
 impl Verb {
@@ -50,6 +54,8 @@ impl Verb {
             Verb::Apply => "apply",
             Verb::Delete => "delete",
             Verb::Wait => "wait for",
+            Verb::Watch => "watch",
+            Verb::JsonPatch => "patch",
         }
     }
 }
