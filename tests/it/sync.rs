@@ -69,6 +69,7 @@ async fn create(c: &Cluster, obj: Value) -> Result<()> {
     Ok(())
 }
 
+#[allow(clippy::needless_pass_by_value)]
 fn cm(ns: &str, name: &str, data: Value) -> Value {
     json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": ns}, "data": data})
 }
@@ -163,7 +164,7 @@ async fn marked(c: &Cluster, kind: &str, ns: &str) -> Result<Vec<Value>> {
 }
 
 #[tokio::test]
-#[allow(clippy::too_many_lines)]
+#[allow(clippy::too_many_lines, clippy::many_single_char_names)]
 async fn sync_watch_restart_drift_expiry_cutover_rollback() -> Result<()> {
     skiff_kube::install_crypto_provider();
     let _serial = crate::restore::SERIAL.lock().await;

@@ -50,12 +50,11 @@ impl Verb {
             Verb::List => "list",
             Verb::Get => "get",
             Verb::Create => "create",
-            Verb::MergePatch => "patch",
+            Verb::MergePatch | Verb::JsonPatch => "patch",
             Verb::Apply => "apply",
             Verb::Delete => "delete",
             Verb::Wait => "wait for",
             Verb::Watch => "watch",
-            Verb::JsonPatch => "patch",
         }
     }
 }

@@ -145,8 +145,7 @@ fn state_path(dir: Option<&Path>, name: &str) -> Result<PathBuf, CliError> {
 
 fn sync_error(e: SyncError) -> CliError {
     match e {
-        SyncError::Engine(e) => e.into(),
-        SyncError::Restore(skiff_engine::restore::RestoreError::Engine(e)) => e.into(),
+        SyncError::Engine(e) | SyncError::Restore(skiff_engine::restore::RestoreError::Engine(e)) => e.into(),
         SyncError::NotReady { .. } | SyncError::NoCutover { .. } => CliError::SyncState {
             message: chain(&e),
             hints: vec![],
@@ -441,7 +440,7 @@ fn print_cutover(r: &CutoverReport, rollback: bool, output: Output) -> Result<()
         let _ = writeln!(
             o,
             "  {:>7.2}s  {:<16} {:>6} objects  ({:.2}s)",
-            at, s.step, s.objects, s.seconds
+            at, s.what, s.objects, s.seconds
         );
     }
     if r.dry_run {

@@ -42,7 +42,7 @@ pub struct CutoverOptions {
 #[serde(rename_all = "camelCase")]
 pub struct Step {
     /// What.
-    pub step: String,
+    pub what: String,
     /// Objects it touched.
     pub objects: usize,
     /// How long it took.
@@ -170,7 +170,7 @@ async fn list_all(cluster: &Cluster, res: &ApiResourceInfo) -> Result<Vec<Value>
 
 fn lap(report: &mut CutoverReport, step: &str, objects: usize, since: Instant) {
     report.timeline.push(Step {
-        step: step.to_owned(),
+        what: step.to_owned(),
         objects,
         seconds: since.elapsed().as_secs_f64(),
     });
@@ -182,7 +182,7 @@ fn lap(report: &mut CutoverReport, step: &str, objects: usize, since: Instant) {
 /// # Errors
 /// The sync never completed its initial copy, or discovery or a LIST failed. Per-object
 /// failures are in the report.
-#[allow(clippy::too_many_lines)]
+#[allow(clippy::many_single_char_names, clippy::semicolon_if_nothing_returned)]
 pub async fn cutover(
     source: &Cluster,
     target: &Cluster,
@@ -538,7 +538,7 @@ mod tests {
         assert!(rec.contains("\"was\":3"), "{rec}");
         let mut patched = d.clone();
         json_patch::merge(&mut patched, &p);
-        assert_eq!(hold::release_patch(&patched).unwrap().is_some(), true);
+        assert!(hold::release_patch(&patched).unwrap().is_some());
         let ds = json!({"metadata": {"name": "x"}, "spec": {"template": {"spec": {}}}});
         let p = hold_patch("daemonsets.apps", &ds, &HoldRules::default())
             .unwrap()

@@ -338,6 +338,7 @@ pub fn status_line(s: &SyncStats) -> String {
     )
 }
 
+#[allow(clippy::similar_names)]
 fn save(ctx: &Ctx, state: &mut SyncState, path: &Path) -> Result<(), SyncError> {
     {
         let mut s = ctx.shared.lock().expect("sync stats lock");
@@ -362,7 +363,7 @@ fn finish(
     let before = state.drift.len();
     {
         let s = ctx.shared.lock().expect("sync stats lock");
-        report.drift = s.drift.clone();
+        report.drift.clone_from(&s.drift);
     }
     state.pid = None;
     save(ctx, &mut state, path)?;
@@ -486,9 +487,9 @@ async fn apply_batch(
                     rvs.insert(ti, rv.to_owned());
                 }
                 let gr = types[ti].group_resource();
-                let obj = match &ev {
-                    WatchEvent::Added(o) | WatchEvent::Modified(o) | WatchEvent::Deleted(o) => o,
-                    _ => continue,
+                let (WatchEvent::Added(obj) | WatchEvent::Modified(obj) | WatchEvent::Deleted(obj)) = &ev
+                else {
+                    continue;
                 };
                 if not_copied(&gr, obj) && !matches!(ev, WatchEvent::Deleted(_)) {
                     skipped += 1;
