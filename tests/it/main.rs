@@ -12,6 +12,7 @@ mod preflight;
 mod restore;
 mod schedule;
 mod secrets;
+mod sync;
 mod terminal;
 mod velero;
 mod verify;

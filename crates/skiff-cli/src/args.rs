@@ -83,6 +83,10 @@ pub enum Command {
     Verify(crate::commands::verify::VerifyArgs),
     /// What differs between two sides (backups or live clusters), object by object.
     Diff(crate::commands::diff::DiffArgs),
+    /// Keep a target in step with a live source until cutover (`skiff sync status <name>` shows it).
+    Sync(crate::commands::sync::SyncArgs),
+    /// Switch a sync over: quiesce the source, apply the final delta, activate the target (--rollback reverses).
+    Cutover(crate::commands::sync::CutoverArgs),
 }
 
 /// Where backups live.

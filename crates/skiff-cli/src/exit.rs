@@ -34,6 +34,9 @@ pub mod code {
     pub const STORAGE: u8 = 10;
     /// The named backup does not exist, or exists when it must not.
     pub const BACKUP_NOT_FOUND_OR_EXISTS: u8 = 11;
+    /// `sync status` / `cutover`: no such sync, or its state does not allow the step (no
+    /// initial copy yet, nothing to roll back, already cut over).
+    pub const SYNC_STATE: u8 = 12;
     /// The cluster failed (kubeconfig, connection, discovery, authorization).
     pub const CLUSTER: u8 = 20;
     /// The archive or a document is malformed.
@@ -85,6 +88,10 @@ pub const EXIT_CODES: &[ExitCodeRow] = &[
         meaning: "backup not found, or already exists",
     },
     ExitCodeRow {
+        code: code::SYNC_STATE,
+        meaning: "no such sync, or its state does not allow the step (`cutover` before the initial copy, nothing to roll back)",
+    },
+    ExitCodeRow {
         code: code::CLUSTER,
         meaning: "cluster failed (kubeconfig, connection, discovery, authorization)",
     },
@@ -132,6 +139,13 @@ pub enum CliError {
         /// Hints.
         hints: Vec<String>,
     },
+    /// No such sync, or its state does not allow the step (exit 12).
+    SyncState {
+        /// The message.
+        message: String,
+        /// Hints.
+        hints: Vec<String>,
+    },
     /// The run was interrupted (exit 130).
     Interrupted {
         /// The message.
@@ -161,6 +175,7 @@ impl CliError {
             Self::Usage { hints, .. }
             | Self::Engine { hints, .. }
             | Self::NotFound { hints, .. }
+            | Self::SyncState { hints, .. }
             | Self::Interrupted { hints, .. } => hints.push(h.into()),
             Self::Io(_) | Self::Velero(_) => {}
         }
@@ -174,6 +189,7 @@ impl CliError {
         match self {
             Self::Usage { .. } => code::USAGE,
             Self::NotFound { .. } => code::BACKUP_NOT_FOUND_OR_EXISTS,
+            Self::SyncState { .. } => code::SYNC_STATE,
             Self::Interrupted { .. } => code::INTERRUPTED,
             Self::Io(_) => code::UNEXPECTED,
             Self::Velero(e) => {
@@ -247,6 +263,7 @@ impl CliError {
         let (message, hints): (String, &[String]) = match self {
             Self::Usage { message, hints }
             | Self::NotFound { message, hints }
+            | Self::SyncState { message, hints }
             | Self::Interrupted { message, hints } => (message.clone(), hints),
             Self::Engine { error, hints } => (chain(error), hints),
             Self::Io(e) => (chain(e), &[]),

@@ -22,6 +22,7 @@ pub mod progress;
 pub mod restore;
 pub mod scope;
 pub mod side;
+pub mod sync;
 pub mod velero;
 pub mod verify;
 

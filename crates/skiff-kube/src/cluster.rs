@@ -323,7 +323,9 @@ impl Cluster {
             ctx = ctx.named(name);
         }
         let body = to_body(obj, &ctx)?;
-        self.post(res, namespace, &ctx, body, dry_run).await?.json(&ctx)
+        self.post(res, namespace, &ctx, body, dry_run, None)
+            .await?
+            .json(&ctx)
     }
 
     /// POST an object given as JSON bytes (`name` is its `metadata.name`, for errors and
@@ -336,8 +338,23 @@ impl Cluster {
         body: Bytes,
         dry_run: bool,
     ) -> Result<()> {
+        self.create_raw_as(res, namespace, name, body, dry_run, None)
+            .await
+    }
+
+    /// [`Cluster::create_raw`] recording `field_manager` as the owner of the fields it sets
+    /// (`None`: the server's default, from the user agent).
+    pub async fn create_raw_as(
+        &self,
+        res: &ApiResourceInfo,
+        namespace: Option<&str>,
+        name: &str,
+        body: Bytes,
+        dry_run: bool,
+        field_manager: Option<&str>,
+    ) -> Result<()> {
         let ctx = context(Verb::Create, res, namespace).named(name);
-        self.post(res, namespace, &ctx, body, dry_run)
+        self.post(res, namespace, &ctx, body, dry_run, field_manager)
             .await?
             .error_for_status(&ctx)?;
         Ok(())
@@ -351,9 +368,13 @@ impl Cluster {
         ctx: &RequestContext,
         body: Bytes,
         dry_run: bool,
+        field_manager: Option<&str>,
     ) -> Result<Answer> {
         let mut path = collection_path(res, namespace, ctx, true)?;
         let mut q = Query::default();
+        if let Some(m) = field_manager {
+            q.push("fieldManager", m);
+        }
         q.dry_run(dry_run);
         q.append_to(&mut path);
         let call = Call {
@@ -385,6 +406,31 @@ impl Cluster {
             method: Method::PATCH,
             path: url,
             content_type: Some("application/merge-patch+json"),
+            body: Some(to_body(patch, &ctx)?),
+            ctx: &ctx,
+            max_attempts: None,
+        };
+        self.execute(call).await?.json(&ctx)
+    }
+
+    /// PATCH with a JSON patch (RFC 6902); a failed `test` operation answers 422.
+    pub async fn json_patch(
+        &self,
+        res: &ApiResourceInfo,
+        namespace: Option<&str>,
+        name: &str,
+        patch: &Value,
+        dry_run: bool,
+    ) -> Result<Value> {
+        let ctx = context(Verb::JsonPatch, res, namespace).named(name);
+        let mut url = object_path(res, namespace, name, &ctx)?;
+        let mut q = Query::default();
+        q.dry_run(dry_run);
+        q.append_to(&mut url);
+        let call = Call {
+            method: Method::PATCH,
+            path: url,
+            content_type: Some("application/json-patch+json"),
             body: Some(to_body(patch, &ctx)?),
             ctx: &ctx,
             max_attempts: None,

@@ -35,6 +35,10 @@ pub enum Verb {
     Delete,
     /// A readiness wait (polls GET).
     Wait,
+    /// WATCH (a stream of changes).
+    Watch,
+    /// PATCH with `application/json-patch+json`.
+    JsonPatch,
 }
 
 impl Verb {
@@ -46,10 +50,11 @@ impl Verb {
             Verb::List => "list",
             Verb::Get => "get",
             Verb::Create => "create",
-            Verb::MergePatch => "patch",
+            Verb::MergePatch | Verb::JsonPatch => "patch",
             Verb::Apply => "apply",
             Verb::Delete => "delete",
             Verb::Wait => "wait for",
+            Verb::Watch => "watch",
         }
     }
 }

@@ -17,6 +17,7 @@ mod limiter;
 mod list;
 pub mod surface;
 mod wait;
+mod watch;
 
 pub use cluster::Cluster;
 pub use config::{ClusterConfig, install_crypto_provider};
@@ -26,3 +27,4 @@ pub use limiter::{Limiter, LimiterConfig, LimiterStats, backoff_delay, parse_ret
 pub use list::{DEFAULT_PAGE_SIZE, ListOptions, ListPager, Page, RawPage};
 pub use surface::{ApiGroupInfo, ApiResourceInfo, ApiSurface, DiscoveryFailure};
 pub use wait::NamespaceState;
+pub use watch::{WatchEvent, WatchOptions};

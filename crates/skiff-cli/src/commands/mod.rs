@@ -18,6 +18,7 @@ pub mod migrate;
 pub mod preflight;
 pub mod restore;
 pub mod schedule;
+pub mod sync;
 pub mod validate;
 pub mod velero;
 pub mod verify;
@@ -45,6 +46,8 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Preflight(a) => preflight::run(a, &progress).await,
         Command::Verify(a) => Box::pin(verify::run(a, &progress)).await,
         Command::Diff(a) => diff::run(a, &progress).await,
+        Command::Sync(a) => Box::pin(sync::run(a, &progress)).await,
+        Command::Cutover(a) => Box::pin(sync::cutover(a, &progress)).await,
     };
     progress.clear();
     out

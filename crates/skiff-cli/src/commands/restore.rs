@@ -137,6 +137,7 @@ pub async fn apply(
         fail_fast: a.fail_fast,
         wait_timeout: std::time::Duration::from_secs(a.wait_timeout),
         observer: None,
+        field_manager: None,
     };
     let cancel = tokio_util_cancel();
     if a.dry_run {

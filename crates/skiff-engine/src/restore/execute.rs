@@ -50,6 +50,9 @@ pub struct ExecOptions {
     pub wait_timeout: Duration,
     /// Told when each planned item starts and finishes (tests record the executed order).
     pub observer: Option<Arc<dyn ExecObserver>>,
+    /// Field manager of the creates (`None`: the server's default). `skiff sync` creates as
+    /// its own manager, so its later server-side applies own what the copy set.
+    pub field_manager: Option<String>,
 }
 
 impl Default for ExecOptions {
@@ -60,6 +63,7 @@ impl Default for ExecOptions {
             fail_fast: false,
             wait_timeout: Duration::from_secs(600),
             observer: None,
+            field_manager: None,
         }
     }
 }
@@ -72,6 +76,7 @@ impl fmt::Debug for ExecOptions {
             .field("fail_fast", &self.fail_fast)
             .field("wait_timeout", &self.wait_timeout)
             .field("observer", &self.observer.is_some())
+            .field("field_manager", &self.field_manager)
             .finish()
     }
 }
@@ -119,7 +124,12 @@ async fn apply_item(ctx: &Ctx<'_>, item: &PlannedItem) -> Applied {
     let ns = t.namespace.as_deref();
     let dry = ctx.opts.server_dry_run;
     let body = bytes::Bytes::from(item.object.bytes().into_owned());
-    let outcome = match ctx.cluster.create_raw(&res, ns, &t.name, body, dry).await {
+    let manager = ctx.opts.field_manager.as_deref();
+    let outcome = match ctx
+        .cluster
+        .create_raw_as(&res, ns, &t.name, body, dry, manager)
+        .await
+    {
         Ok(()) => (Outcome::Created, None),
         Err(e) if e.is_already_exists() => {
             // A create retried after a lost answer finds its own earlier success.

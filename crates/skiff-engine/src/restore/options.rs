@@ -69,4 +69,8 @@ pub struct RestoreOptions {
     /// every node; Jobs and bare Pods are left for the release.
     #[serde(skip)]
     pub hold: Option<crate::hold::HoldRules>,
+    /// Mark every object with the sync that puts it there (`skiff sync`, see [`crate::sync`]):
+    /// label [`crate::sync::SYNC_LABEL`] = this name, and annotation
+    /// [`crate::sync::SOURCE_RV_ANNOTATION`] = the source object's resourceVersion.
+    pub sync_marker: Option<String>,
 }

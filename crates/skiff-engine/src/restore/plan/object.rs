@@ -87,6 +87,10 @@ impl Planner<'_> {
         } else {
             None
         };
+        let source_rv = obj
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
         let status = actions::reset_metadata(&mut obj, &mut item_actions);
         let ctx = ActionCtx {
             namespace_mappings: &self.opts.mappings.namespaces,
@@ -157,6 +161,9 @@ impl Planner<'_> {
             md.insert("namespace".into(), Value::String(ns.clone()));
         }
         actions::add_restore_labels(&mut obj, &self.opts.backup_name, &self.opts.restore_name);
+        if let Some(sync) = &self.opts.sync_marker {
+            crate::sync::mark(&mut obj, sync, source_rv.as_deref());
+        }
         let status = status.filter(|_| {
             match obj
                 .pointer("/metadata/annotations/velero.io~1restore-status")
