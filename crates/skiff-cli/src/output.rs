@@ -99,6 +99,38 @@ pub fn thousands(n: u64) -> String {
     out
 }
 
+/// Rows shown in a findings table before "… and N more" (`-o json` lists every one).
+pub const TABLE_ROWS_SHOWN: usize = 200;
+
+/// [`render_table`] of at most [`TABLE_ROWS_SHOWN`] rows, then a line counting the rest and a
+/// blank line; empty when there are no rows.
+pub fn render_capped_table(header: &[&str], mut rows: Vec<Vec<String>>) -> String {
+    let mut out = String::new();
+    if rows.is_empty() {
+        return out;
+    }
+    let more = rows.len().saturating_sub(TABLE_ROWS_SHOWN);
+    rows.truncate(TABLE_ROWS_SHOWN);
+    out.push_str(&render_table(header, &rows));
+    if more > 0 {
+        out.push_str("… and ");
+        out.push_str(&more.to_string());
+        out.push_str(" more (-o json lists every one)\n");
+    }
+    out.push('\n');
+    out
+}
+
+/// A value cut to one short line (60 characters, then `…`).
+pub fn short(s: &str) -> String {
+    const MAX: usize = 60;
+    if s.chars().count() <= MAX {
+        s.to_string()
+    } else {
+        format!("{}…", s.chars().take(MAX).collect::<String>())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -398,19 +398,16 @@ impl Cluster {
         dry_run: bool,
     ) -> Result<Value> {
         let ctx = context(Verb::MergePatch, res, namespace).named(name);
-        let mut url = object_path(res, namespace, name, &ctx)?;
-        let mut q = Query::default();
-        q.dry_run(dry_run);
-        q.append_to(&mut url);
-        let call = Call {
-            method: Method::PATCH,
-            path: url,
-            content_type: Some("application/merge-patch+json"),
-            body: Some(to_body(patch, &ctx)?),
-            ctx: &ctx,
-            max_attempts: None,
-        };
-        self.execute(call).await?.json(&ctx)
+        self.patch(
+            res,
+            namespace,
+            name,
+            "application/merge-patch+json",
+            patch,
+            dry_run,
+            &ctx,
+        )
+        .await
     }
 
     /// PATCH with a JSON patch (RFC 6902); a failed `test` operation answers 422.
@@ -423,19 +420,43 @@ impl Cluster {
         dry_run: bool,
     ) -> Result<Value> {
         let ctx = context(Verb::JsonPatch, res, namespace).named(name);
-        let mut url = object_path(res, namespace, name, &ctx)?;
+        self.patch(
+            res,
+            namespace,
+            name,
+            "application/json-patch+json",
+            patch,
+            dry_run,
+            &ctx,
+        )
+        .await
+    }
+
+    /// One PATCH of `content_type`; returns what the server stored.
+    #[allow(clippy::too_many_arguments)]
+    async fn patch(
+        &self,
+        res: &ApiResourceInfo,
+        namespace: Option<&str>,
+        name: &str,
+        content_type: &'static str,
+        patch: &Value,
+        dry_run: bool,
+        ctx: &RequestContext,
+    ) -> Result<Value> {
+        let mut url = object_path(res, namespace, name, ctx)?;
         let mut q = Query::default();
         q.dry_run(dry_run);
         q.append_to(&mut url);
         let call = Call {
             method: Method::PATCH,
             path: url,
-            content_type: Some("application/json-patch+json"),
-            body: Some(to_body(patch, &ctx)?),
-            ctx: &ctx,
+            content_type: Some(content_type),
+            body: Some(to_body(patch, ctx)?),
+            ctx,
             max_attempts: None,
         };
-        self.execute(call).await?.json(&ctx)
+        self.execute(call).await?.json(ctx)
     }
 
     /// Server-side apply `obj` (which must carry `apiVersion`, `kind`, `metadata.name`) as

@@ -72,9 +72,6 @@ pub async fn run(a: DiffArgs, progress: &CliProgress) -> Result<u8, CliError> {
     })
 }
 
-/// Rows shown before "… and N more".
-const SHOWN: usize = 200;
-
 fn render(r: &DiffReport) -> String {
     let mut rows: Vec<Vec<String>> = Vec::new();
     for o in &r.objects {
@@ -93,7 +90,7 @@ fn render(r: &DiffReport) -> String {
         for d in &o.differences {
             let show = |v: &Option<serde_json::Value>| {
                 v.as_ref()
-                    .map_or_else(|| "(absent)".to_string(), |v| short(&v.to_string()))
+                    .map_or_else(|| "(absent)".to_string(), |v| output::short(&v.to_string()))
             };
             rows.push(vec![
                 change.into(),
@@ -102,16 +99,7 @@ fn render(r: &DiffReport) -> String {
             ]);
         }
     }
-    let mut out = String::new();
-    if !rows.is_empty() {
-        let more = rows.len().saturating_sub(SHOWN);
-        rows.truncate(SHOWN);
-        out.push_str(&output::render_table(&["CHANGE", "OBJECT", "DETAIL"], &rows));
-        if more > 0 {
-            let _ = writeln!(out, "… and {more} more (-o json lists every one)");
-        }
-        out.push('\n');
-    }
+    let mut out = output::render_capped_table(&["CHANGE", "OBJECT", "DETAIL"], rows);
     let s = &r.summary;
     let _ = writeln!(
         out,
@@ -119,14 +107,4 @@ fn render(r: &DiffReport) -> String {
         r.from, r.to, s.equal, s.added, s.removed, s.changed
     );
     out
-}
-
-/// A value cut to one short line.
-fn short(s: &str) -> String {
-    const MAX: usize = 60;
-    if s.chars().count() <= MAX {
-        s.to_string()
-    } else {
-        format!("{}…", s.chars().take(MAX).collect::<String>())
-    }
 }

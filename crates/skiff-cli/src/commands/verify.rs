@@ -105,9 +105,6 @@ fn exit_code(report: &VerifyReport) -> u8 {
     }
 }
 
-/// Rows shown per section before "… and N more".
-const SHOWN: usize = 200;
-
 /// The human report: problems first (missing, different with their paths, extras, not ready),
 /// then the counts.
 fn render(r: &VerifyReport) -> String {
@@ -125,7 +122,7 @@ fn render(r: &VerifyReport) -> String {
                 for d in &o.differences {
                     let show = |v: &Option<serde_json::Value>| {
                         v.as_ref()
-                            .map_or_else(|| "(absent)".to_string(), |v| short(&v.to_string()))
+                            .map_or_else(|| "(absent)".to_string(), |v| output::short(&v.to_string()))
                     };
                     rows.push(vec![
                         "different".into(),
@@ -142,16 +139,7 @@ fn render(r: &VerifyReport) -> String {
     for c in r.readiness.iter().filter(|c| !c.ready) {
         rows.push(vec!["not ready".into(), c.object.to_string(), c.reason.clone()]);
     }
-    let mut out = String::new();
-    if !rows.is_empty() {
-        let more = rows.len().saturating_sub(SHOWN);
-        rows.truncate(SHOWN);
-        out.push_str(&output::render_table(&["STATE", "OBJECT", "DETAIL"], &rows));
-        if more > 0 {
-            let _ = writeln!(out, "… and {more} more (-o json lists every one)");
-        }
-        out.push('\n');
-    }
+    let mut out = output::render_capped_table(&["STATE", "OBJECT", "DETAIL"], rows);
     let s = &r.summary;
     let _ = writeln!(
         out,
@@ -191,14 +179,4 @@ fn render(r: &VerifyReport) -> String {
     };
     let _ = writeln!(out, "{verdict}");
     out
-}
-
-/// A value cut to one short line.
-fn short(s: &str) -> String {
-    const MAX: usize = 60;
-    if s.chars().count() <= MAX {
-        s.to_string()
-    } else {
-        format!("{}…", s.chars().take(MAX).collect::<String>())
-    }
 }
